@@ -1,0 +1,528 @@
+"""TensorFlow V2 checkpoint ("tensor bundle"): ``PREFIX.index`` + ``PREFIX.data-NNNNN-of-NNNNN``.
+
+The index is an SSTable mapping "" to a BundleHeaderProto and each tensor name to a
+BundleEntryProto (dtype, shape, shard, offset, size, masked CRC32C of the stored bytes).
+Numeric tensors are stored as raw little-endian bytes. A string tensor is stored as the
+varint64 length of each element, the masked CRC32C of those lengths (as uint32s), then the
+element bytes; its entry CRC covers the lengths (as uint32s), that checksum and the bytes.
+"""
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from deferflow.formats import dtypes, tensor_slice
+from deferflow.formats.coding import DecodeError, array_crc32c, crc32c, mask, put_varint, unmask
+from deferflow.formats.errors import CorruptFileError, MissingFileError, UnsupportedFormatError
+from deferflow.formats.fileio import AtomicFile, ensure_parent_dir, fsync_dir
+from deferflow.formats.proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto
+from deferflow.formats.proto.types_pb2 import DT_STRING
+from deferflow.formats.table import TableReader, TableWriter
+
+HEADER_KEY = b""
+VERSION = 1          # kTensorBundleVersion: what we write, and the newest consumer we are
+MIN_PRODUCER = 0
+MAX_RANK = 254       # TensorShape's limit
+_U32_MAX = 0xFFFFFFFF
+
+
+def data_filename(prefix, shard_id, num_shards):
+    return f"{os.fspath(prefix)}.data-{shard_id:05d}-of-{num_shards:05d}"
+
+
+def index_filename(prefix):
+    return f"{os.fspath(prefix)}.index"
+
+
+def _key_bytes(key):
+    return key.encode("utf-8") if isinstance(key, str) else bytes(key)
+
+
+def _key_str(key):
+    return key.decode("utf-8", "backslashreplace")
+
+
+def _string_elements(array):
+    """Element bytes of a string/bytes/object array (str encoded as UTF-8)."""
+    out = []
+    for item in array.reshape(-1).tolist():
+        if isinstance(item, str):
+            item = item.encode("utf-8")
+        elif not isinstance(item, (bytes, bytearray, memoryview)):
+            raise TypeError(f"string tensor element must be bytes or str, got {type(item).__name__}")
+        out.append(bytes(item))
+    return out
+
+
+def _lengths_crc(lengths, big_endian=False):
+    """CRC32C of string lengths as TensorFlow checksums them: uint32 each (uint64 if larger)."""
+    order = ">" if big_endian else "<"
+    if not lengths or max(lengths) <= _U32_MAX:
+        return crc32c(np.asarray(lengths, dtype=order + "u4").tobytes())
+    return crc32c(b"".join(np.asarray([n], order + ("u4" if n <= _U32_MAX else "u8")).tobytes()
+                           for n in lengths))
+
+
+class BundleWriter:
+    """Writes a single-shard bundle. ``add``/``add_slice`` tensors, then ``finish()``.
+
+    Nothing appears under the final names until ``finish()``: the data and index are written to
+    temp files, fsynced, then renamed (data first, index last), so an interrupted save never
+    leaves a partial file under ``PREFIX.*`` and an older bundle there stays intact until then.
+    """
+
+    def __init__(self, prefix):
+        self.prefix = os.fspath(prefix)
+        ensure_parent_dir(self.prefix)
+        self._data = AtomicFile(data_filename(self.prefix, 0, 1))
+        self._offset = 0
+        self._entries = {}  # key bytes -> BundleEntryProto
+        self._finished = False
+
+    def add(self, key, value):
+        """Add tensor ``value`` (array-like; str/bytes/object arrays are DT_STRING) under ``key``."""
+        key = _key_bytes(key)
+        if key == HEADER_KEY:
+            raise ValueError("the empty key is reserved for the bundle header")
+        if key in self._entries:
+            raise ValueError(f"Adding duplicate key: {_key_str(key)}")
+        self._entries[key] = self._write(value)
+
+    def _write(self, value):
+        if self._finished:
+            raise ValueError("BundleWriter is closed")
+        array = np.asarray(value)
+        info = dtypes.info_for_numpy(array.dtype)
+        entry = BundleEntryProto(dtype=info.enum, shard_id=0, offset=self._offset)
+        entry.shape.SetInParent()  # TensorFlow always sets shape, even for scalars
+        for dim in array.shape:
+            entry.shape.dim.add(size=dim)
+        out = self._data.file
+        if info.enum == DT_STRING:
+            elements = _string_elements(array)
+            lengths = [len(e) for e in elements]
+            crc = _lengths_crc(lengths)
+            head = b"".join(put_varint(n) for n in lengths) + mask(crc).to_bytes(4, "little")
+            crc = crc32c(head[-4:], crc)
+            out.write(head)
+            size = len(head)
+            for element in elements:
+                out.write(element)
+                crc = crc32c(element, crc)
+                size += len(element)
+        else:
+            array = np.ascontiguousarray(array, dtype=info.numpy)  # little-endian, C order
+            crc = array_crc32c(array)
+            out.write(array.reshape(-1).view(np.uint8).data)
+            size = array.nbytes
+        entry.size = size
+        entry.crc32c = mask(crc)
+        self._offset += size
+        return entry
+
+    def add_slice(self, full_key, full_shape, extents, value):
+        """Add ``value`` as slice ``extents`` ([(start, length)], length -1 = whole dim) of ``full_key``."""
+        full_key = _key_bytes(full_key)
+        array = np.asarray(value)
+        full_shape = [int(d) for d in full_shape]
+        bounds = tensor_slice.resolve(extents, full_shape)
+        if tuple(stop - start for start, stop in bounds) != array.shape:
+            raise ValueError(f"slice {tensor_slice.slice_string(extents)} of {full_shape} does not match "
+                             f"value shape {list(array.shape)}")
+        if all(start == 0 and stop == dim for (start, stop), dim in zip(bounds, full_shape)):
+            return self.add(full_key, array)  # a full slice is just the tensor
+        info = dtypes.info_for_numpy(array.dtype)
+        full = self._entries.get(full_key)
+        if full is None:
+            full = self._entries[full_key] = BundleEntryProto(dtype=info.enum)
+            for dim in full_shape:
+                full.shape.dim.add(size=dim)
+        elif not full.slices or full.dtype != info.enum or [d.size for d in full.shape.dim] != full_shape:
+            raise ValueError(f"slice of {_key_str(full_key)} conflicts with an earlier entry")
+        tensor_slice.extents_to_proto(extents, full.slices.add())
+        slice_key = tensor_slice.encode_tensor_name_slice(full_key, extents)
+        if slice_key in self._entries:
+            raise ValueError(f"duplicate slice {tensor_slice.slice_string(extents)} of {_key_str(full_key)}")
+        self._entries[slice_key] = self._write(array)
+
+    def finish(self):
+        """Make the bundle durable and visible under its final names."""
+        if self._finished:
+            raise ValueError("BundleWriter is closed")
+        self._finished = True
+        index = AtomicFile(index_filename(self.prefix), buffering=-1)
+        try:
+            self._data.close_temp()
+            write_index(index.file, self._entries, num_shards=1)
+            index.close_temp()
+            self._data.commit(sync_dir=False)  # both temps are durable; the renames run back to back
+            index.commit()
+        except BaseException:
+            self._data.discard()
+            index.discard()
+            raise
+
+    def abort(self):
+        """Drop everything written so far."""
+        self._finished = True
+        self._data.discard()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._finished:
+            return
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
+
+
+def write_index(file, entries, num_shards, endianness=BundleHeaderProto.LITTLE, version=None):
+    """Write a bundle index table: header, then ``entries`` ({key bytes: BundleEntryProto}) sorted."""
+    header = BundleHeaderProto(num_shards=num_shards, endianness=endianness)
+    if version is None:
+        header.version.producer = VERSION
+    else:
+        header.version.CopyFrom(version)
+    table = TableWriter(file)
+    table.add(HEADER_KEY, header.SerializeToString(deterministic=True))
+    for key in sorted(entries):
+        table.add(key, entries[key].SerializeToString(deterministic=True))
+    table.finish()
+
+
+def save(prefix, tensors):
+    """Write ``tensors`` ({name: array}) as a bundle at ``prefix``."""
+    with BundleWriter(prefix) as writer:
+        for name, value in tensors.items():
+            writer.add(name, value)
+
+
+@dataclass(frozen=True)
+class TensorEntry:
+    """A parsed BundleEntryProto. ``slices`` lists each stored slice's extents (for partitioned tensors)."""
+    key: str
+    dtype: int            # DataType enum number
+    shape: tuple
+    shard_id: int
+    offset: int
+    size: int
+    crc32c: int           # masked, as stored
+    slices: tuple = ()
+
+    @property
+    def numpy_dtype(self):
+        return dtypes.numpy_for_enum(self.dtype)
+
+    @property
+    def num_elements(self):
+        return int(np.prod(self.shape, dtype=object))
+
+
+class BundleReader:
+    """Reads a bundle. ``keys()``, ``entry(key)``, ``read(key)``; use as a context manager or ``close()``.
+
+    Every offset, size and count is checked against the files before anything is allocated;
+    bad bytes raise CorruptFileError naming the file (and key), an absent file MissingFileError,
+    and an unknown key KeyError.
+    """
+
+    def __init__(self, prefix):
+        self.prefix = os.fspath(prefix)
+        self.index_path = index_filename(self.prefix)
+        self._table = TableReader.open(self.index_path)
+        self._files = {}
+        items = iter(self._table)
+        first = next(items, None)
+        if first is None or first[0] != HEADER_KEY:
+            self._corrupt("the bundle header entry (empty key) is missing")
+        header = BundleHeaderProto()
+        try:
+            header.ParseFromString(first[1])
+        except Exception:
+            self._corrupt("unable to parse the bundle header")
+        self._keys = [key for key, _ in items]
+        self.header = header
+        self._entry_cache = {}
+        if header.endianness not in (BundleHeaderProto.LITTLE, BundleHeaderProto.BIG):
+            self._corrupt(f"unknown endianness {header.endianness}")
+        self.big_endian = header.endianness == BundleHeaderProto.BIG
+        version = header.version
+        if version.producer < MIN_PRODUCER or version.min_consumer > VERSION or VERSION in version.bad_consumers:
+            raise UnsupportedFormatError(self.index_path, f"checkpoint format version {version.producer} (min "
+                                         f"consumer {version.min_consumer}) is not readable by version {VERSION}")
+        self.num_shards = header.num_shards
+        if not 1 <= self.num_shards <= max(1, len(self._keys)):
+            self._corrupt(f"header declares {self.num_shards} shards for {len(self._keys)} entries")
+        self._shard_sizes = []
+        for shard in range(self.num_shards):
+            path = data_filename(self.prefix, shard, self.num_shards)
+            try:
+                self._shard_sizes.append(os.stat(path).st_size)
+            except FileNotFoundError:
+                raise MissingFileError(path, f"data shard {shard} of {self.num_shards} of checkpoint "
+                                             f"{self.prefix} not found") from None
+
+    def _corrupt(self, detail, filename=None):
+        raise CorruptFileError(filename or self.index_path, detail)
+
+    # --- metadata ---
+
+    def keys(self, include_slices=False):
+        """Tensor names (str), sorted; slice entries of partitioned tensors only if ``include_slices``."""
+        return [_key_str(k) for k in self._keys if include_slices or not tensor_slice.is_slice_key(k)]
+
+    def __contains__(self, key):
+        return self._table.get(_key_bytes(key)) is not None and _key_bytes(key) != HEADER_KEY
+
+    def entry(self, key):
+        """The TensorEntry for ``key`` (KeyError if absent)."""
+        key = _key_bytes(key)
+        if key in self._entry_cache:
+            return self._entry_cache[key]
+        value = self._table.get(key) if key != HEADER_KEY else None
+        if value is None:
+            raise KeyError(f"Key {_key_str(key)} not found in checkpoint {self.prefix}")
+        proto = BundleEntryProto()
+        try:
+            proto.ParseFromString(value)
+        except Exception:
+            self._corrupt(f"entry for key {_key_str(key)!r} is not parseable")
+        name = _key_str(key)
+        shape = proto.shape
+        if shape.unknown_rank or len(shape.dim) > MAX_RANK or any(d.size < 0 for d in shape.dim):
+            self._corrupt(f"invalid tensor shape for key {name!r}")
+        if proto.dtype not in dtypes.BY_ENUM:
+            self._corrupt(f"unknown dtype {proto.dtype} for key {name!r}")
+        if not 0 <= proto.shard_id < self.num_shards or proto.offset < 0 or proto.size < 0:
+            self._corrupt(f"entry for key {name!r} has shard {proto.shard_id} of {self.num_shards}, "
+                          f"offset {proto.offset}, size {proto.size}")
+        entry = TensorEntry(name, proto.dtype, tuple(d.size for d in shape.dim), proto.shard_id, proto.offset,
+                            proto.size, proto.crc32c,
+                            tuple(tuple(tensor_slice.extents_from_proto(s)) for s in proto.slices))
+        self._entry_cache[key] = entry
+        return entry
+
+    def variable_to_shape_map(self):
+        return {k: list(self.entry(k).shape) for k in self.keys()}
+
+    def variable_to_dtype_map(self):
+        """{name: DataType enum number}."""
+        return {k: self.entry(k).dtype for k in self.keys()}
+
+    # --- data ---
+
+    def read(self, key, extents=None):
+        """The tensor stored under ``key`` as an ndarray (DT_STRING: object array of bytes).
+
+        ``extents`` ([(start, length)], -1 = whole dimension) returns just that slice.
+        """
+        entry = self.entry(key)
+        array = self._read_sliced(entry) if entry.slices else self._read_entry(entry)
+        if extents is not None:
+            try:
+                bounds = tensor_slice.resolve(extents, entry.shape)
+            except ValueError as e:
+                raise ValueError(f"{key}: {e}") from None
+            array = array[tuple(slice(a, b) for a, b in bounds)]
+        return array
+
+    def _file(self, shard_id):
+        f = self._files.get(shard_id)
+        if f is None:
+            path = data_filename(self.prefix, shard_id, self.num_shards)
+            try:
+                f = self._files[shard_id] = open(path, "rb", buffering=0)
+            except FileNotFoundError:
+                raise MissingFileError(path) from None
+        return f
+
+    def _read_entry(self, entry):
+        info = dtypes.info_for_enum(entry.dtype)
+        path = data_filename(self.prefix, entry.shard_id, self.num_shards)
+        where = f"tensor {entry.key!r} (offset {entry.offset}, size {entry.size})"
+        if entry.offset + entry.size > self._shard_sizes[entry.shard_id]:
+            self._corrupt(f"{where} extends past the end of the {self._shard_sizes[entry.shard_id]}-byte file",
+                          path)
+        n = entry.num_elements
+        if info.numpy is None:
+            raise UnsupportedFormatError(path, f"{where} has dtype {info.enum_name}, which cannot be read")
+        if info.enum == DT_STRING:
+            if entry.size < n + 4 and not (n == 0 and entry.size == 0):
+                self._corrupt(f"{where} is too small for {n} strings", path)
+            return self._read_strings(entry, n, path, where)
+        if entry.size != n * info.itemsize:
+            self._corrupt(f"{where}: stored size does not match shape {list(entry.shape)} of "
+                          f"{info.name} ({n * info.itemsize} bytes)", path)
+        dtype = info.numpy.newbyteorder(">") if self.big_endian else info.numpy
+        array = np.empty(entry.shape, dtype=dtype)
+        self._readinto(entry, array.reshape(-1).view(np.uint8), path, where)
+        if array_crc32c(array) != unmask(entry.crc32c):
+            self._corrupt(f"{where}: checksum mismatch (data corrupted)", path)
+        return array.astype(info.numpy) if self.big_endian else array
+
+    def _readinto(self, entry, buf, path, where):
+        f = self._file(entry.shard_id)
+        f.seek(entry.offset)
+        view, done = memoryview(buf), 0
+        while done < len(view):
+            got = f.readinto(view[done:])
+            if not got:
+                self._corrupt(f"{where}: file ended early (truncated?)", path)
+            done += got
+
+    def _read_strings(self, entry, n, path, where):
+        data = bytearray(entry.size)
+        self._readinto(entry, data, path, where)
+        if entry.size == 0:  # TensorFlow skips empty string tensors entirely
+            return np.empty(entry.shape, dtype=object)
+        raw, data = np.frombuffer(data, np.uint8), memoryview(data)
+        try:
+            lengths, pos = _decode_varints(raw, n)
+        except DecodeError as e:
+            self._corrupt(f"{where}: bad string lengths ({e})", path)
+        if pos + 4 + sum(lengths) != entry.size:
+            self._corrupt(f"{where}: string lengths do not add up to the stored size", path)
+        crc = _lengths_crc(lengths, self.big_endian)
+        stored = int.from_bytes(data[pos:pos + 4], "big" if self.big_endian else "little")
+        if unmask(stored) != crc:
+            self._corrupt(f"{where}: string length checksum mismatch", path)
+        crc = crc32c(data[pos:], crc)  # covers the stored length checksum and all string bytes
+        if crc != unmask(entry.crc32c):
+            self._corrupt(f"{where}: checksum mismatch (data corrupted)", path)
+        out = np.empty(n, dtype=object)
+        pos += 4
+        for i, length in enumerate(lengths):
+            out[i] = bytes(data[pos:pos + length])
+            pos += length
+        return out.reshape(entry.shape)
+
+    def _read_sliced(self, entry):
+        """Reassemble a partitioned tensor from its slice entries."""
+        info = dtypes.info_for_enum(entry.dtype)
+        if info.numpy is None:
+            raise UnsupportedFormatError(self.index_path, f"tensor {entry.key!r} has dtype {info.enum_name}")
+        if len(entry.slices) > max(1, len(self._keys)):
+            self._corrupt(f"tensor {entry.key!r} lists more slices than the index has entries")
+        if entry.num_elements > sum(self._shard_sizes):  # every element is stored in >= 1 byte
+            self._corrupt(f"tensor {entry.key!r} of shape {list(entry.shape)} is larger than the data files")
+        out = np.empty(entry.shape, dtype=info.numpy)
+        regions = []
+        for extents in entry.slices:
+            try:
+                bounds = tensor_slice.resolve(list(extents), entry.shape)
+            except ValueError as e:
+                self._corrupt(f"tensor {entry.key!r}: {e}")
+            part_key = tensor_slice.encode_tensor_name_slice(_key_bytes(entry.key), list(extents))
+            try:
+                part = self.entry(part_key)
+            except KeyError:
+                self._corrupt(f"tensor {entry.key!r}: slice {tensor_slice.slice_string(extents)} has no entry")
+            shape = tuple(b - a for a, b in bounds)
+            if part.shape != shape or part.dtype != entry.dtype or part.slices:
+                self._corrupt(f"tensor {entry.key!r}: slice {tensor_slice.slice_string(extents)} entry has "
+                              f"shape {list(part.shape)}, expected {list(shape)}")
+            for other in regions:
+                if all(a < d and c < b for (a, b), (c, d) in zip(bounds, other)) and all(shape):
+                    self._corrupt(f"tensor {entry.key!r}: slices overlap")
+            regions.append(bounds)
+            out[tuple(slice(a, b) for a, b in bounds)] = self._read_entry(part)
+        covered = sum(int(np.prod([b - a for a, b in r], dtype=object)) for r in regions)
+        if covered != entry.num_elements:
+            self._corrupt(f"tensor {entry.key!r}: slices cover {covered} of {entry.num_elements} elements")
+        return out
+
+    def read_all(self):
+        """{name: ndarray} for every tensor."""
+        return {k: self.read(k) for k in self.keys()}
+
+    def close(self):
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _decode_varints(raw, n):
+    """The first ``n`` varint64s in uint8 array ``raw`` (vectorised); returns (list, bytes consumed)."""
+    if n == 0:
+        return [], 0
+    ends = np.flatnonzero(raw[:10 * n] < 0x80)[:n]
+    if len(ends) < n:
+        raise DecodeError("truncated varint")
+    starts = np.empty(n, np.int64)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    widths = ends - starts + 1
+    if widths.max() > 10:
+        raise DecodeError("overlong varint")
+    values = np.zeros(n, np.uint64)
+    for k in range(int(widths.max())):
+        has = widths > k
+        chunk = (raw[starts[has] + k] & 0x7F).astype(np.uint64)
+        if k == 9 and (chunk > 1).any():
+            raise DecodeError("varint exceeds 64 bits")
+        values[has] |= chunk << np.uint64(7 * k)
+    return values.tolist(), int(ends[-1]) + 1
+
+
+def load(prefix):
+    """{name: ndarray} of every tensor in the bundle at ``prefix``."""
+    with BundleReader(prefix) as reader:
+        return reader.read_all()
+
+
+def merge_bundles(prefixes, merged_prefix):
+    """Merge single-device bundles into one multi-shard bundle, as TensorFlow's MergeV2Checkpoints.
+
+    Data files are renamed to ``merged_prefix.data-i-of-n``; source ``.index`` files are removed.
+    """
+    merged_prefix = os.fspath(merged_prefix)
+    ensure_parent_dir(merged_prefix)
+    entries, renames, num_shards, first_header = {}, {}, 0, None
+    for prefix in prefixes:
+        with BundleReader(prefix) as reader:
+            table, header = reader._table, reader.header
+            if first_header is None:
+                first_header = header
+            elif (header.endianness != first_header.endianness or header.version.SerializeToString(
+                    deterministic=True) != first_header.version.SerializeToString(deterministic=True)):
+                raise ValueError(f"cannot merge {prefix}: endianness or version differs from {prefixes[0]}")
+            num_shards += header.num_shards
+            for key, value in table:
+                if key == HEADER_KEY:
+                    continue
+                entry = BundleEntryProto.FromString(value)
+                existing = entries.get(key)
+                if existing is not None:
+                    if not existing.slices or not entry.slices:
+                        raise ValueError(f"duplicate tensor {_key_str(key)} when merging {prefix}")
+                    existing.slices.extend(entry.slices)
+                    continue
+                source = data_filename(prefix, entry.shard_id, header.num_shards)
+                entry.shard_id = renames.setdefault(source, len(renames))
+                entries[key] = entry
+    for source, shard in renames.items():
+        os.replace(source, data_filename(merged_prefix, shard, len(renames)))
+    index = AtomicFile(index_filename(merged_prefix), buffering=-1)
+    try:
+        write_index(index.file, entries, num_shards or 1, first_header.endianness if first_header else 0,
+                    first_header.version if first_header else None)
+        index.commit()
+    except BaseException:
+        index.discard()
+        raise
+    for prefix in prefixes:
+        if os.path.abspath(prefix) != os.path.abspath(merged_prefix):
+            try:
+                os.remove(index_filename(prefix))
+            except FileNotFoundError:
+                pass
+    fsync_dir(os.path.dirname(merged_prefix))
