@@ -1,0 +1,70 @@
+"""deferflow: TensorFlow 1.x graphs, sessions and checkpoints on NumPy.
+
+Use it as ``import deferflow as tf`` or ``import deferflow.compat.v1 as tf``.
+"""
+from deferflow.framework import dtypes as _dtypes
+from deferflow.framework import errors
+from deferflow.framework.dtypes import (DType, as_dtype, bfloat16, bool, complex64, complex128, double, float16,
+                                        float32, float64, half, int8, int16, int32, int64, qint8, qint16, qint32,
+                                        quint8, quint16, resource, string, uint8, uint16, uint32, uint64, variant)
+from deferflow.framework.op_registry import register_kernel
+from deferflow.framework.ops import (Graph, GraphKeys, Operation, RegisterGradient, Tensor, NoGradient,
+                                     NotDifferentiable, add_to_collection, add_to_collections, colocate_with,
+                                     control_dependencies, convert_to_tensor, device, get_collection,
+                                     get_collection_ref, get_default_graph, name_scope,
+                                     register_tensor_conversion_function, reset_default_graph)
+from deferflow.framework.tensor_shape import Dimension, TensorShape
+from deferflow.client.session import (ConfigProto, GPUOptions, GraphOptions, InteractiveSession, OptimizerOptions,
+                                      RunMetadata, RunOptions, Session, get_default_session)
+from deferflow.ops.array_ops import (boolean_mask, cast, concat, constant, fill, gather, identity, newaxis, ones,
+                                     ones_like, placeholder, placeholder_with_default, reshape, shape, squeeze,
+                                     stack, stop_gradient, strided_slice, zeros, zeros_like)
+from deferflow.ops.math_ops import (abs, add, div, divide, equal, exp, floordiv, floormod, greater, greater_equal,
+                                    less, less_equal, log, logical_and, logical_not, logical_or, logical_xor,
+                                    matmul, maximum, minimum, mod, multiply, negative, not_equal, pow, reduce_all,
+                                    reduce_any, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum,
+                                    sqrt, square, squared_difference, subtract, truediv)
+from deferflow.ops.math_ops import range_ as range  # noqa: A001 - TF's name
+from deferflow.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
+from deferflow.ops.state_ops import assign, assign_add, assign_sub
+from deferflow.ops.control_flow_ops import group, no_op, tuple, with_dependencies  # noqa: A004
+from deferflow.ops.variables import (Variable, all_variables, assert_variables_initialized, global_variables,
+                                     global_variables_initializer, initialize_all_variables,
+                                     initialize_local_variables, is_variable_initialized, local_variables,
+                                     local_variables_initializer, model_variables, moving_average_variables,
+                                     report_uninitialized_variables, trainable_variables, variables_initializer)
+from deferflow.ops.variable_scope import (AUTO_REUSE, VariableScope, get_variable, get_variable_scope,
+                                          variable_op_scope, variable_scope)
+from deferflow.ops.init_ops import (constant_initializer, glorot_normal_initializer, glorot_uniform_initializer,
+                                    ones_initializer, random_normal_initializer, random_uniform_initializer,
+                                    truncated_normal_initializer, variance_scaling_initializer, zeros_initializer)
+from deferflow.ops import init_ops as initializers
+from deferflow import nn, train
+from deferflow import compat
+
+__version__ = "0.1.0"
+VERSION = "1.15.5"  # the TensorFlow API level deferflow follows
+GRAPH_DEF_VERSION = 27
+GRAPH_DEF_VERSION_MIN_CONSUMER = 0
+GRAPH_DEF_VERSION_MIN_PRODUCER = 0
+AttrValue = None
+
+
+def disable_v2_behavior():
+    """Accepted for scripts written for ``tensorflow.compat.v1``; deferflow is always TF1 graph mode."""
+
+
+def disable_eager_execution():
+    """Accepted for compatibility: deferflow always builds graphs."""
+
+
+def enable_v2_behavior():
+    raise NotImplementedError("deferflow implements TensorFlow 1.x graph semantics only")
+
+
+def executing_eagerly():
+    return False
+
+
+def get_default_graph_seed():
+    return get_default_graph().seed

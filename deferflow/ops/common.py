@@ -1,0 +1,100 @@
+"""Helpers shared by op families: static values, shape functions and op-family factories."""
+import numpy as np
+
+from deferflow.framework import dtypes, op_registry, ops
+from deferflow.framework import tensor_shape as ts
+
+# Type sets used in signatures, as in TF's op registrations.
+REAL = "{bfloat16, half, float, double, int8, int16, int32, int64, uint8, uint16, uint32, uint64}"
+NUMERIC = "{bfloat16, half, float, double, int8, int16, int32, int64, uint8, uint16, uint32, uint64, complex64, complex128}"
+FLOAT = "{bfloat16, half, float, double}"
+FLOAT_COMPLEX = "{bfloat16, half, float, double, complex64, complex128}"
+INT_IDX = "{int32, int64}"
+
+
+def constant_value(t):
+    """The value of ``t`` if it is known when the graph is built (Const and simple derivations), else None."""
+    if not isinstance(t, ops.Tensor):
+        return np.asarray(t)
+    op = t.op
+    if op.type == "Const":
+        return op._attrs["value"]
+    if op.type in ("Identity", "StopGradient") and op._inputs:
+        return constant_value(op._inputs[0])
+    if op.type == "Shape" and op._inputs[0].shape.is_fully_defined():
+        return np.array(op._inputs[0].shape.as_list(), dtype=op._attrs["out_type"].as_numpy_dtype)
+    if op.type == "Size" and op._inputs[0].shape.is_fully_defined():
+        return np.array(op._inputs[0].shape.num_elements(), dtype=op._attrs["out_type"].as_numpy_dtype)
+    if op.type == "Rank" and op._inputs[0].shape.ndims is not None:
+        return np.array(op._inputs[0].shape.ndims, dtype=np.int32)
+    if op.type == "Pack":
+        vals = [constant_value(x) for x in op._inputs]
+        if all(v is not None for v in vals):
+            return np.stack(vals, axis=op._attrs["axis"])
+    if op.type == "Cast":
+        v = constant_value(op._inputs[0])
+        return None if v is None else v.astype(op._attrs["DstT"].as_numpy_dtype)
+    if op.type in ("ConcatV2",):
+        vals = [constant_value(x) for x in op._inputs]
+        if all(v is not None for v in vals):
+            return np.concatenate(vals[:-1], axis=int(vals[-1]))
+    return None
+
+
+def shape_from_tensor(t):
+    """A static TensorShape from a shape-valued tensor, partially known where possible."""
+    v = constant_value(t)
+    if v is not None:
+        return ts.TensorShape([None if d < 0 else int(d) for d in np.reshape(v, [-1])])
+    if t.op.type == "Pack":
+        dims = []
+        for x in t.op._inputs:
+            xv = constant_value(x)
+            dims.append(None if xv is None or int(xv) < 0 else int(xv))
+        return ts.TensorShape(dims)
+    n = t.shape[0].value if t.shape.ndims == 1 else None
+    return ts.unknown_shape(n)
+
+
+def unchanged_shape(op):
+    return [op._inputs[0].shape]
+
+
+def broadcast_shape(op):
+    return [ts.broadcast_shape(op._inputs[0].shape, op._inputs[1].shape)]
+
+
+def scalar_shape(op):
+    return [ts.TensorShape([])] * len(op._outputs)
+
+
+def unknown_shape(op):
+    return [ts.unknown_shape()] * len(op._outputs)
+
+
+def unary(name, fn, types=FLOAT_COMPLEX, grad=None):
+    """An elementwise op ``y = fn(x)``."""
+    od = op_registry.define(name, "x: T", "y: T", [f"T: {types}"])
+    od.shape(unchanged_shape)
+    od.kernel(lambda x: np.asarray(fn(x), dtype=x.dtype))
+    if grad is not None:
+        od.grad(grad)
+    return od
+
+
+def binary(name, fn, types=NUMERIC, out="z: T", grad=None):
+    """An elementwise broadcasting op ``z = fn(x, y)``; its input gradients are reduced centrally."""
+    od = op_registry.define(name, "x: T, y: T", out, [f"T: {types}"])
+    od.shape(broadcast_shape)
+    if out.endswith(": bool"):
+        od.kernel(lambda x, y: np.asarray(fn(x, y)))
+    else:
+        od.kernel(lambda x, y: np.asarray(fn(x, y), dtype=x.dtype))
+    od.broadcasting = True
+    if grad is not None:
+        od.grad(grad)
+    return od
+
+
+def as_np_dtype(dtype):
+    return dtypes.as_dtype(dtype).as_numpy_dtype

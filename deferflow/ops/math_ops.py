@@ -1,0 +1,450 @@
+"""Math ops: elementwise arithmetic, comparisons, reductions and matmul."""
+import numpy as np
+
+from deferflow.framework import dtypes, errors, op_registry, ops
+from deferflow.framework import tensor_shape as ts
+from deferflow.framework.ops import apply_op, convert_to_tensor, Tensor
+from deferflow.ops import array_ops
+from deferflow.ops.common import (FLOAT, FLOAT_COMPLEX, INT_IDX, NUMERIC, REAL, binary, constant_value,
+                                  unary)
+
+define = op_registry.define
+
+# ---- elementwise binary (one line each; gradients are reduced to input shapes centrally) ----
+AddV2 = binary("AddV2", np.add)
+Add = binary("Add", np.add, types=NUMERIC[:-1] + ", string}")
+Sub = binary("Sub", np.subtract)
+Mul = binary("Mul", np.multiply)
+RealDiv = binary("RealDiv", np.true_divide)
+Maximum = binary("Maximum", np.maximum, types=REAL)
+Minimum = binary("Minimum", np.minimum, types=REAL)
+SquaredDifference = binary("SquaredDifference", lambda x, y: np.square(x - y))
+Pow = binary("Pow", np.power)
+
+
+def _int_div(x, y):
+    if np.issubdtype(x.dtype, np.integer) and np.any(y == 0):
+        raise errors.InvalidArgumentError(None, None, "Integer division by zero")
+    return np.floor_divide(x, y)
+
+
+def _trunc_div(x, y):
+    if np.issubdtype(x.dtype, np.integer):
+        if np.any(y == 0):
+            raise errors.InvalidArgumentError(None, None, "Integer division by zero")
+        q = np.abs(x) // np.abs(y)
+        return np.where((x < 0) != (y < 0), -q, q)
+    return np.true_divide(x, y)
+
+
+def _floor_mod(x, y):
+    if np.issubdtype(x.dtype, np.integer) and np.any(y == 0):
+        raise errors.InvalidArgumentError(None, None, "Integer division by zero")
+    return np.mod(x, y)
+
+
+FloorDiv = binary("FloorDiv", _int_div)
+FloorMod = binary("FloorMod", _floor_mod, types=REAL)
+Div = binary("Div", _trunc_div)
+TruncateDiv = binary("TruncateDiv", _trunc_div)
+
+_CMP = "{bfloat16, half, float, double, int8, int16, int32, int64, uint8, uint16, uint32, uint64}"
+Less = binary("Less", np.less, types=_CMP, out="z: bool")
+LessEqual = binary("LessEqual", np.less_equal, types=_CMP, out="z: bool")
+Greater = binary("Greater", np.greater, types=_CMP, out="z: bool")
+GreaterEqual = binary("GreaterEqual", np.greater_equal, types=_CMP, out="z: bool")
+
+for _od in (Less, LessEqual, Greater, GreaterEqual):
+    _od.no_gradient()
+
+_EQ = define("Equal", "x: T, y: T", "z: bool", ["T: type", "incompatible_shape_error: bool = true"])
+_NE = define("NotEqual", "x: T, y: T", "z: bool", ["T: type", "incompatible_shape_error: bool = true"])
+for _od, _fn in ((_EQ, np.equal), (_NE, np.not_equal)):
+    _od.shape(lambda op: [ts.broadcast_shape(op._inputs[0].shape, op._inputs[1].shape)])
+    _od.kernel(lambda x, y, _fn=_fn: np.asarray(_fn(x, y)))
+    _od.no_gradient()
+
+LogicalAnd = define("LogicalAnd", "x: bool, y: bool", "z: bool")
+LogicalOr = define("LogicalOr", "x: bool, y: bool", "z: bool")
+for _od, _fn in ((LogicalAnd, np.logical_and), (LogicalOr, np.logical_or)):
+    _od.shape(lambda op: [ts.broadcast_shape(op._inputs[0].shape, op._inputs[1].shape)])
+    _od.kernel(lambda x, y, _fn=_fn: np.asarray(_fn(x, y)))
+    _od.no_gradient()
+LogicalNot = define("LogicalNot", "x: bool", "y: bool")
+LogicalNot.shape(lambda op: [op._inputs[0].shape])
+LogicalNot.kernel(lambda x: np.logical_not(x))
+LogicalNot.no_gradient()
+
+# ---- elementwise unary -------------------------------------------------------------------
+_SIGNED = "{bfloat16, half, float, double, int8, int16, int32, int64, complex64, complex128}"
+Neg = unary("Neg", np.negative, types=_SIGNED)
+Square = unary("Square", np.square, types=_SIGNED)
+Sqrt = unary("Sqrt", np.sqrt)
+Exp = unary("Exp", np.exp)
+Log = unary("Log", np.log)
+Abs = unary("Abs", np.abs, types="{bfloat16, half, float, double, int8, int16, int32, int64}")
+
+
+# ---- matmul ------------------------------------------------------------------------------
+MatMul = define("MatMul", "a: T, b: T", "product: T",
+                ["transpose_a: bool = false", "transpose_b: bool = false",
+                 "T: {bfloat16, half, float, double, int32, int64, complex64, complex128}"])
+
+
+@MatMul.shape
+def _matmul_shape(op):
+    a, b = (t.shape.with_rank(2) if t.shape.ndims is not None else ts.unknown_shape(2) for t in op._inputs)
+    try:
+        a, b = op._inputs[0].shape.with_rank(2), op._inputs[1].shape.with_rank(2)
+    except ValueError:
+        raise ValueError(f"Shape must be rank 2 but is rank "
+                         f"{next(t.shape.ndims for t in op._inputs if t.shape.ndims != 2)}") from None
+    ta, tb = op._attrs["transpose_a"], op._attrs["transpose_b"]
+    m, k1 = (a[1], a[0]) if ta else (a[0], a[1])
+    k2, n = (b[1], b[0]) if tb else (b[0], b[1])
+    if not k1.is_compatible_with(k2):
+        raise ValueError(f"Dimensions must be equal, but are {k1} and {k2}")
+    return [ts.TensorShape([m, n])]
+
+
+@MatMul.kernel
+def _matmul_kernel(a, b, *, transpose_a, transpose_b):
+    if a.ndim != 2 or b.ndim != 2:
+        raise errors.InvalidArgumentError(None, None, f"In[0] and In[1] must be matrices, got shapes "
+                                          f"{list(a.shape)} and {list(b.shape)}")
+    a = a.T if transpose_a else a
+    b = b.T if transpose_b else b
+    if a.shape[1] != b.shape[0]:
+        raise errors.InvalidArgumentError(None, None, f"Matrix size-incompatible: In[0]: {list(a.shape)}, "
+                                          f"In[1]: {list(b.shape)}")
+    return np.matmul(a, b)
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False, a_is_sparse=False,
+           b_is_sparse=False, name=None, output_type=None):
+    """``tf.matmul`` for rank-2 operands (batched operands use ``BatchMatMulV2``)."""
+    with ops.name_scope(name, "MatMul", [a, b]) as scope:
+        a = convert_to_tensor(a, name="a")
+        b = convert_to_tensor(b, name="b", dtype=a.dtype.base_dtype)
+        if adjoint_a:
+            transpose_a = True
+        if adjoint_b:
+            transpose_b = True
+        ra, rb = a.shape.ndims, b.shape.ndims
+        if (ra is not None and ra > 2) or (rb is not None and rb > 2):
+            batch = op_registry.get("BatchMatMulV2")
+            if batch is not None:
+                return apply_op("BatchMatMulV2", name=scope, x=a, y=b, adj_x=transpose_a, adj_y=transpose_b)
+        return apply_op("MatMul", name=scope, a=a, b=b, transpose_a=transpose_a, transpose_b=transpose_b)
+
+
+# ---- reductions --------------------------------------------------------------------------
+def _reduction_shape(op):
+    x, axes = op._inputs
+    keep = op._attrs["keep_dims"]
+    v = constant_value(axes)
+    if x.shape.ndims is None:
+        return [ts.unknown_shape()]
+    n = x.shape.ndims
+    if v is None:
+        return [ts.unknown_shape(n) if keep else ts.unknown_shape()]
+    axes_set = set()
+    for a in np.reshape(v, [-1]).tolist():
+        if not -n <= a < max(n, 1):
+            raise ValueError(f"Invalid reduction dimension {a} for input with {n} dimensions.")
+        axes_set.add(a % n if n else 0)
+    dims = x.shape.as_list()
+    return [ts.TensorShape([1 if i in axes_set else d for i, d in enumerate(dims)] if keep
+                           else [d for i, d in enumerate(dims) if i not in axes_set])]
+
+
+def _reducer(name, fn, types=NUMERIC):
+    od = define(name, "input: T, reduction_indices: Tidx", "output: T",
+                ["keep_dims: bool = false", f"T: {types}", "Tidx: {int32, int64} = int32"])
+    od.shape(_reduction_shape)
+
+    def kernel(x, axes, *, keep_dims):
+        axes = tuple(int(a) for a in np.reshape(axes, [-1]))
+        try:
+            return np.asarray(fn(x, axis=axes, keepdims=keep_dims)).astype(x.dtype, copy=False)
+        except (np.exceptions.AxisError, ValueError) as e:
+            raise errors.InvalidArgumentError(None, None, f"Invalid reduction dimension: {e}") from None
+    od.kernel(kernel)
+    return od
+
+
+Sum = _reducer("Sum", np.sum)
+Mean = _reducer("Mean", np.mean)
+Prod = _reducer("Prod", np.prod)
+Max = _reducer("Max", np.max, types=REAL)
+Min = _reducer("Min", np.min, types=REAL)
+All = define("All", "input: bool, reduction_indices: Tidx", "output: bool",
+             ["keep_dims: bool = false", "Tidx: {int32, int64} = int32"])
+Any = define("Any", "input: bool, reduction_indices: Tidx", "output: bool",
+             ["keep_dims: bool = false", "Tidx: {int32, int64} = int32"])
+for _od, _fn in ((All, np.all), (Any, np.any)):
+    _od.shape(_reduction_shape)
+    _od.kernel(lambda x, axes, *, keep_dims, _fn=_fn: np.asarray(
+        _fn(x, axis=tuple(int(a) for a in np.reshape(axes, [-1])), keepdims=keep_dims)))
+    _od.no_gradient()
+
+
+def _reduction_dims(x, axis):
+    if axis is not None:
+        return axis
+    if x.shape.ndims is not None:
+        return array_ops.constant(np.arange(x.shape.ndims, dtype=np.int32))
+    return range_(0, apply_op("Rank", input=x), 1)
+
+
+def _reduce(op_type, default_name):
+    def reduce(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None, keep_dims=None):
+        if axis is None:
+            axis = reduction_indices
+        if keepdims is None:
+            keepdims = bool(keep_dims)
+        x = convert_to_tensor(input_tensor)
+        if op_type in ("All", "Any") and x.dtype.base_dtype != dtypes.bool:
+            raise TypeError(f"Input 'input' of '{op_type}' Op has type {x.dtype.name} that does not match "
+                            "expected type of bool.")
+        return apply_op(op_type, name=name or default_name, input=x, reduction_indices=_reduction_dims(x, axis),
+                        keep_dims=bool(keepdims))
+    reduce.__name__ = "reduce_" + default_name.lower()
+    return reduce
+
+
+reduce_sum = _reduce("Sum", "Sum")
+reduce_mean = _reduce("Mean", "Mean")
+reduce_prod = _reduce("Prod", "Prod")
+reduce_max = _reduce("Max", "Max")
+reduce_min = _reduce("Min", "Min")
+reduce_all = _reduce("All", "All")
+reduce_any = _reduce("Any", "Any")
+
+Rank = define("Rank", "input: T", "output: int32", ["T: type"])
+Rank.shape(lambda op: [ts.TensorShape([])])
+Rank.kernel(lambda x: np.array(np.ndim(x), dtype=np.int32))
+Rank.no_gradient()
+
+Range = define("Range", "start: Tidx, limit: Tidx, delta: Tidx", "output: Tidx",
+               ["Tidx: {bfloat16, half, float, double, int8, int16, int32, int64, uint16, uint32} = int32"])
+
+
+@Range.shape
+def _range_shape(op):
+    vals = [constant_value(t) for t in op._inputs]
+    if any(v is None for v in vals):
+        return [ts.unknown_shape(1)]
+    start, limit, delta = (v.item() for v in vals)
+    if delta == 0:
+        raise ValueError("Requires delta != 0")
+    return [ts.TensorShape([len(np.arange(start, limit, delta))])]
+
+
+@Range.kernel
+def _range_kernel(start, limit, delta):
+    if delta == 0:
+        raise errors.InvalidArgumentError(None, None, f"Requires delta != 0: {delta}")
+    return np.arange(start, limit, delta, dtype=start.dtype)
+
+
+def range_(start, limit=None, delta=1, dtype=None, name="range"):
+    """``tf.range(limit)`` / ``tf.range(start, limit, delta)``."""
+    if limit is None:
+        start, limit = 0, start
+    with ops.name_scope(name, "Range", [start, limit, delta]) as scope:
+        vals = [start, limit, delta]
+        if dtype is None:
+            inferred = [convert_to_tensor(v).dtype if isinstance(v, Tensor) else
+                        array_ops._to_numpy(v)[1] for v in vals]
+            order = [dtypes.int32, dtypes.int64, dtypes.float32, dtypes.float64]
+            dtype = max(inferred, key=lambda d: order.index(d) if d in order else 0)
+        names = ("start", "limit", "delta")
+        ts_ = [convert_to_tensor(v, dtype=dtype, name=n) if not isinstance(v, Tensor) else cast(v, dtype)
+               for v, n in zip(vals, names)]
+        return apply_op("Range", name=scope, start=ts_[0], limit=ts_[1], delta=ts_[2])
+
+
+cast = array_ops.cast
+
+
+# ---- Python wrappers ---------------------------------------------------------------------
+def add(x, y, name=None):
+    with ops.name_scope(name, "Add", [x, y]) as scope:
+        x = convert_to_tensor(x, name="x") if isinstance(x, Tensor) or not isinstance(y, Tensor) else x
+        if isinstance(x, Tensor) and x.dtype.base_dtype == dtypes.string:
+            return apply_op("Add", name=scope, x=x, y=y)
+        return apply_op("AddV2", name=scope, x=x, y=y)
+
+
+def subtract(x, y, name=None):
+    return apply_op("Sub", name=name or "Sub", x=x, y=y)
+
+
+def multiply(x, y, name=None):
+    return apply_op("Mul", name=name or "Mul", x=x, y=y)
+
+
+def _truediv(x, y, name):
+    with ops.name_scope(name, "truediv", [x, y]) as scope:
+        x = convert_to_tensor(x, name="x") if isinstance(x, Tensor) or not isinstance(y, Tensor) else x
+        if isinstance(x, Tensor):
+            y = convert_to_tensor(y, dtype=x.dtype.base_dtype, name="y")
+        else:
+            y = convert_to_tensor(y, name="y")
+            x = convert_to_tensor(x, dtype=y.dtype.base_dtype, name="x")
+        dt = x.dtype.base_dtype
+        if dt.is_integer:
+            target = dtypes.float64 if dt in (dtypes.int32, dtypes.int64, dtypes.uint32, dtypes.uint64) \
+                else dtypes.float32
+            x, y = cast(x, target), cast(y, target)
+        return apply_op("RealDiv", name=scope, x=x, y=y)
+
+
+def truediv(x, y, name=None):
+    return _truediv(x, y, name)
+
+
+def divide(x, y, name=None):
+    if name is not None:
+        return _truediv(x, y, name)
+    return _truediv(x, y, "truediv")
+
+
+def div(x, y, name=None):
+    x = convert_to_tensor(x)
+    if x.dtype.base_dtype.is_integer:
+        return apply_op("FloorDiv", name=name or "div", x=x, y=y)
+    return apply_op("RealDiv", name=name or "div", x=x, y=y)
+
+
+def floordiv(x, y, name=None):
+    return apply_op("FloorDiv", name=name or "floordiv", x=x, y=y)
+
+
+def floormod(x, y, name=None):
+    return apply_op("FloorMod", name=name or "FloorMod", x=x, y=y)
+
+
+mod = floormod
+
+
+def pow(x, y, name=None):  # noqa: A001 - TF's name
+    return apply_op("Pow", name=name or "Pow", x=x, y=y)
+
+
+def negative(x, name=None):
+    return apply_op("Neg", name=name or "Neg", x=x)
+
+
+def square(x, name=None):
+    return apply_op("Square", name=name or "Square", x=x)
+
+
+def sqrt(x, name=None):
+    return apply_op("Sqrt", name=name or "Sqrt", x=x)
+
+
+def exp(x, name=None):
+    return apply_op("Exp", name=name or "Exp", x=x)
+
+
+def log(x, name=None):
+    return apply_op("Log", name=name or "Log", x=x)
+
+
+def abs(x, name=None):  # noqa: A001
+    return apply_op("Abs", name=name or "Abs", x=x)
+
+
+def maximum(x, y, name=None):
+    return apply_op("Maximum", name=name or "Maximum", x=x, y=y)
+
+
+def minimum(x, y, name=None):
+    return apply_op("Minimum", name=name or "Minimum", x=x, y=y)
+
+
+def squared_difference(x, y, name=None):
+    return apply_op("SquaredDifference", name=name or "SquaredDifference", x=x, y=y)
+
+
+def equal(x, y, name=None):
+    return apply_op("Equal", name=name or "Equal", x=x, y=y)
+
+
+def not_equal(x, y, name=None):
+    return apply_op("NotEqual", name=name or "NotEqual", x=x, y=y)
+
+
+def less(x, y, name=None):
+    return apply_op("Less", name=name or "Less", x=x, y=y)
+
+
+def less_equal(x, y, name=None):
+    return apply_op("LessEqual", name=name or "LessEqual", x=x, y=y)
+
+
+def greater(x, y, name=None):
+    return apply_op("Greater", name=name or "Greater", x=x, y=y)
+
+
+def greater_equal(x, y, name=None):
+    return apply_op("GreaterEqual", name=name or "GreaterEqual", x=x, y=y)
+
+
+def logical_and(x, y, name=None):
+    return apply_op("LogicalAnd", name=name or "LogicalAnd", x=x, y=y)
+
+
+def logical_or(x, y, name=None):
+    return apply_op("LogicalOr", name=name or "LogicalOr", x=x, y=y)
+
+
+def logical_not(x, name=None):
+    return apply_op("LogicalNot", name=name or "LogicalNot", x=x)
+
+
+def logical_xor(x, y, name="LogicalXor"):
+    with ops.name_scope(name, "LogicalXor", [x, y]) as scope:
+        return logical_and(logical_or(x, y), logical_not(logical_and(x, y)), name=scope)
+
+
+# ---- operator overloads (TF's op names: `a + b` is an AddV2 named "add") --------------------
+def _binary_overload(fn, op_name, reverse=False):
+    def method(self, other):
+        with ops.name_scope(None, op_name, [self, other]) as scope:
+            if reverse:
+                x = convert_to_tensor(other, dtype=self.dtype.base_dtype, name="x")
+                return fn(x, self, scope)
+            y = convert_to_tensor(other, dtype=self.dtype.base_dtype, name="y")
+            return fn(self, y, scope)
+    return method
+
+
+def _bin(op_type):
+    return lambda x, y, name: apply_op(op_type, name=name, x=x, y=y)
+
+
+def _add_fn(x, y, name):
+    return apply_op("Add" if x.dtype.base_dtype == dtypes.string else "AddV2", name=name, x=x, y=y)
+
+
+_OVERLOADS = {
+    "add": (_add_fn, "add"), "sub": (_bin("Sub"), "sub"), "mul": (_bin("Mul"), "mul"),
+    "truediv": (lambda x, y, n: _truediv(x, y, n), "truediv"), "floordiv": (_bin("FloorDiv"), "floordiv"),
+    "mod": (_bin("FloorMod"), "mod"), "pow": (_bin("Pow"), "pow"),
+    "and": (_bin("LogicalAnd"), "and"), "or": (_bin("LogicalOr"), "or"),
+    "xor": (lambda x, y, n: logical_xor(x, y, n), "xor"), "matmul": (lambda x, y, n: matmul(x, y, name=n), "matmul"),
+}
+for _k, (_fn, _nm) in _OVERLOADS.items():
+    setattr(Tensor, f"__{_k}__", _binary_overload(_fn, _nm))
+    setattr(Tensor, f"__r{_k}__", _binary_overload(_fn, _nm, reverse=True))
+Tensor.__div__ = Tensor.__truediv__
+Tensor.__rdiv__ = Tensor.__rtruediv__
+for _k, _t in (("lt", "Less"), ("le", "LessEqual"), ("gt", "Greater"), ("ge", "GreaterEqual")):
+    setattr(Tensor, f"__{_k}__", lambda self, other, _t=_t: apply_op(
+        _t, x=self, y=convert_to_tensor(other, dtype=self.dtype.base_dtype)))
+Tensor.__neg__ = lambda self: apply_op("Neg", x=self)
+Tensor.__abs__ = lambda self: apply_op("Abs", x=self)
+Tensor.__invert__ = lambda self: apply_op("LogicalNot", x=self)
