@@ -11,11 +11,12 @@ from deferflow.ops.common import (FLOAT, FLOAT_COMPLEX, INT_IDX, NUMERIC, REAL, 
 define = op_registry.define
 
 # ---- elementwise binary (one line each; gradients are reduced to input shapes centrally) ----
-AddV2 = binary("AddV2", np.add)
-Add = binary("Add", np.add, types=NUMERIC[:-1] + ", string}")
-Sub = binary("Sub", np.subtract)
-Mul = binary("Mul", np.multiply)
-RealDiv = binary("RealDiv", np.true_divide)
+AddV2 = binary("AddV2", np.add, grad=lambda op, g: [g, g])
+Add = binary("Add", np.add, types=NUMERIC[:-1] + ", string}", grad=lambda op, g: [g, g])
+Sub = binary("Sub", np.subtract, grad=lambda op, g: [g, -g])
+Mul = binary("Mul", np.multiply, grad=lambda op, g: [g * op.inputs[1], op.inputs[0] * g])
+RealDiv = binary("RealDiv", np.true_divide, grad=lambda op, g: [
+    g / op.inputs[1], -g * op.inputs[0] / square(op.inputs[1])])
 Maximum = binary("Maximum", np.maximum, types=REAL)
 Minimum = binary("Minimum", np.minimum, types=REAL)
 SquaredDifference = binary("SquaredDifference", lambda x, y: np.square(x - y))
@@ -77,11 +78,11 @@ LogicalNot.no_gradient()
 
 # ---- elementwise unary -------------------------------------------------------------------
 _SIGNED = "{bfloat16, half, float, double, int8, int16, int32, int64, complex64, complex128}"
-Neg = unary("Neg", np.negative, types=_SIGNED)
-Square = unary("Square", np.square, types=_SIGNED)
-Sqrt = unary("Sqrt", np.sqrt)
-Exp = unary("Exp", np.exp)
-Log = unary("Log", np.log)
+Neg = unary("Neg", np.negative, types=_SIGNED, grad=lambda op, g: [-g])
+Square = unary("Square", np.square, types=_SIGNED, grad=lambda op, g: [g * (2.0 * op.inputs[0])])
+Sqrt = unary("Sqrt", np.sqrt, grad=lambda op, g: [g * 0.5 / op.outputs[0]])
+Exp = unary("Exp", np.exp, grad=lambda op, g: [g * op.outputs[0]])
+Log = unary("Log", np.log, grad=lambda op, g: [g / op.inputs[0]])
 Abs = unary("Abs", np.abs, types="{bfloat16, half, float, double, int8, int16, int32, int64}")
 
 
@@ -118,6 +119,19 @@ def _matmul_kernel(a, b, *, transpose_a, transpose_b):
         raise errors.InvalidArgumentError(None, None, f"Matrix size-incompatible: In[0]: {list(a.shape)}, "
                                           f"In[1]: {list(b.shape)}")
     return np.matmul(a, b)
+
+
+@MatMul.grad
+def _matmul_grad(op, g):
+    a, b = op.inputs
+    ta, tb = op._attrs["transpose_a"], op._attrs["transpose_b"]
+    if not ta and not tb:
+        return [matmul(g, b, transpose_b=True), matmul(a, g, transpose_a=True)]
+    if not ta and tb:
+        return [matmul(g, b), matmul(g, a, transpose_a=True)]
+    if ta and not tb:
+        return [matmul(b, g, transpose_b=True), matmul(a, g)]
+    return [matmul(b, g, transpose_a=True, transpose_b=True), matmul(g, a, transpose_a=True, transpose_b=True)]
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False, a_is_sparse=False,
@@ -175,6 +189,36 @@ def _reducer(name, fn, types=NUMERIC):
 
 Sum = _reducer("Sum", np.sum)
 Mean = _reducer("Mean", np.mean)
+
+
+def _reduced_shape_and_tile(op, g):
+    """Reshapes a reduction's gradient to keep_dims form and tiles it back over the input."""
+    x, axes = op.inputs
+    if x.shape.is_fully_defined() and constant_value(axes) is not None:
+        dims = x.shape.as_list()
+        ax = {int(a) % max(len(dims), 1) for a in np.reshape(constant_value(axes), [-1])}
+        kept = [1 if i in ax else d for i, d in enumerate(dims)]
+        return ops.apply_op("BroadcastTo", input=array_ops.reshape(g, kept), shape=dims) \
+            if op_registry.get("BroadcastTo") else array_ops.reshape(g, kept) * array_ops.ones(dims, g.dtype)
+    xs = array_ops.shape(x)
+    kept = ops.apply_op("ReducedShape", input_shape=xs, axes=axes) if op_registry.get("ReducedShape") else None
+    return array_ops.reshape(g, kept) * array_ops.ones_like(x)
+
+
+@Sum.grad
+def _sum_grad(op, g):
+    return [_reduced_shape_and_tile(op, g), None]
+
+
+@Mean.grad
+def _mean_grad(op, g):
+    x, y = op.inputs[0], op.outputs[0]
+    if x.shape.is_fully_defined() and y.shape.is_fully_defined():
+        factor = max(x.shape.num_elements() // max(y.shape.num_elements(), 1), 1)
+        return [_reduced_shape_and_tile(op, g) / array_ops.constant(factor, dtype=g.dtype.base_dtype), None]
+    factor = cast(reduce_prod(array_ops.shape(x)), g.dtype.base_dtype) / cast(
+        ops.apply_op("Maximum", x=reduce_prod(array_ops.shape(y)), y=1), g.dtype.base_dtype)
+    return [_reduced_shape_and_tile(op, g) / factor, None]
 Prod = _reducer("Prod", np.prod)
 Max = _reducer("Max", np.max, types=REAL)
 Min = _reducer("Min", np.min, types=REAL)
@@ -448,3 +492,56 @@ for _k, _t in (("lt", "Less"), ("le", "LessEqual"), ("gt", "Greater"), ("ge", "G
 Tensor.__neg__ = lambda self: apply_op("Neg", x=self)
 Tensor.__abs__ = lambda self: apply_op("Abs", x=self)
 Tensor.__invert__ = lambda self: apply_op("LogicalNot", x=self)
+
+
+# ---- gradient helpers --------------------------------------------------------------------
+AddN = define("AddN", "inputs: N * T", "sum: T", ["N: int >= 1", "T: {bfloat16, half, float, double, int8, "
+              "int16, int32, int64, uint8, uint16, uint32, uint64, complex64, complex128, variant}"])
+
+
+@AddN.shape
+def _addn_shape(op):
+    s = ts.unknown_shape()
+    for t in op._inputs:
+        s = s.merge_with(t.shape)
+    return [s]
+
+
+@AddN.kernel
+def _addn_kernel(*xs):
+    out = xs[0].copy() if len(xs) > 1 else xs[0]
+    for x in xs[1:]:
+        out += x
+    return out
+
+
+AddN.grad(lambda op, g: [g] * len(op.inputs))
+
+
+def add_n(inputs, name=None):
+    inputs = list(inputs)
+    if len(inputs) == 1:
+        return array_ops.identity(inputs[0], name=name)
+    return apply_op("AddN", name=name or "AddN", inputs=inputs)
+
+
+BroadcastGradientArgs = define("BroadcastGradientArgs", "s0: T, s1: T", "r0: T, r1: T", ["T: {int32, int64} = int32"])
+BroadcastGradientArgs.shape(lambda op: [ts.unknown_shape(1), ts.unknown_shape(1)])
+BroadcastGradientArgs.no_gradient()
+
+
+@BroadcastGradientArgs.kernel
+def _bcast_args_kernel(s0, s1):
+    n = max(len(s0), len(s1))
+    a = [1] * (n - len(s0)) + list(s0)
+    b = [1] * (n - len(s1)) + list(s1)
+    r0 = [i for i in range(n) if a[i] == 1 and b[i] != 1 or (i < n - len(s0))]
+    r1 = [i for i in range(n) if b[i] == 1 and a[i] != 1 or (i < n - len(s1))]
+    return np.array(r0, dtype=s0.dtype), np.array(r1, dtype=s0.dtype)
+
+
+Cast_ = op_registry.get("Cast")
+Cast_.grad(lambda op, g: [cast(g, op.inputs[0].dtype.base_dtype)
+                          if op.inputs[0].dtype.base_dtype.is_floating and g.dtype.base_dtype.is_floating else None])
+op_registry.get("Reshape").grad(lambda op, g: [array_ops.reshape(g, array_ops.shape(op.inputs[0])), None])
+Abs.grad(lambda op, g: [g * ops.apply_op("Sign", x=op.inputs[0])])
