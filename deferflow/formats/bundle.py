@@ -35,11 +35,11 @@ def index_filename(prefix):
 
 
 def _key_bytes(key):
-    return key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    return key.encode("utf-8", "surrogateescape") if isinstance(key, str) else bytes(key)
 
 
 def _key_str(key):
-    return key.decode("utf-8", "backslashreplace")
+    return key.decode("utf-8", "surrogateescape")  # round-trips any bytes
 
 
 def _string_elements(array):

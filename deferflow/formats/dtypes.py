@@ -56,11 +56,9 @@ for _enum, _name in [("DT_FLOAT8_E5M2", "float8_e5m2"), ("DT_FLOAT8_E4M3FN", "fl
 
 BY_ENUM = {info.enum: info for info in (_row(*r) for r in _ROWS)}
 BY_NAME = {info.name: info for info in BY_ENUM.values()}
-# NumPy -> enum picks the plain type (int8 -> DT_INT8, not DT_QINT8): first row wins.
-_BY_NUMPY = {}
-for _info in BY_ENUM.values():
-    if _info.numpy is not None:
-        _BY_NUMPY.setdefault(_info.numpy, _info)
+# NumPy -> enum picks the plain type (int8 -> DT_INT8, never the quantized DT_QINT8).
+_BY_NUMPY = {info.numpy: info for info in BY_ENUM.values()
+             if info.numpy is not None and not info.name.startswith("q")}
 
 
 def base_enum(enum):
