@@ -7,6 +7,9 @@ from deferflow.framework import errors
 from deferflow.framework.dtypes import (DType, as_dtype, bfloat16, bool, complex64, complex128, double, float16,
                                         float32, float64, half, int8, int16, int32, int64, qint8, qint16, qint32,
                                         quint8, quint16, resource, string, uint8, uint16, uint32, uint64, variant)
+from deferflow.framework.dtypes import (bfloat16_ref, bool_ref, complex64_ref, complex128_ref, float16_ref,
+                                        float32_ref, float64_ref, int8_ref, int16_ref, int32_ref, int64_ref,
+                                        string_ref, uint8_ref, uint16_ref)
 from deferflow.framework.op_registry import register_kernel
 from deferflow.framework.ops import (Graph, GraphKeys, Operation, RegisterGradient, Tensor, NoGradient,
                                      NotDifferentiable, add_to_collection, add_to_collections, colocate_with,

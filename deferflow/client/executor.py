@@ -107,8 +107,11 @@ def _deref_wrapper(fn, positions):
     return run
 
 
-def bind_kernel(op, state, session):
-    """The callable that runs ``op``: kernel with attrs bound, context and ref reads added."""
+def bind_kernel(op, state, session, ref_inputs=()):
+    """The callable that runs ``op``: kernel with attrs bound, context and ref reads added.
+
+    ``ref_inputs`` are input positions that hold a variable's Ref at run time and must be read.
+    """
     od = op._op_def
     if od is None or od.kernel_fn is None:
         raise errors.UnimplementedError(
@@ -124,11 +127,15 @@ def bind_kernel(op, state, session):
         fn = functools.partial(fn, OpContext(op, state, session))
     if kw:
         fn = functools.partial(fn, **kw)
-    ref_in = [i for i, (t, is_ref) in enumerate(zip(op._inputs, _input_ref_flags(op)))
-              if t._dtype.is_ref_dtype and not is_ref]
-    if ref_in:
-        fn = _deref_wrapper(fn, ref_in)
+    if ref_inputs:
+        fn = _deref_wrapper(fn, list(ref_inputs))
     return fn
+
+
+def _is_ref_alias(op, ref_slots, ins):
+    """Identity of a ref forwards the variable itself, as TF forwards the buffer: readers that run
+    after an in-graph update (e.g. under control_dependencies) see the updated value."""
+    return op._type == "Identity" and ins and ins[0] in ref_slots
 
 
 class Plan:
@@ -185,8 +192,15 @@ def build_plan(graph, fetch_tensors, target_ops, feed_tensors, state, session):
         if s not in keep:
             frees[i].append(s)
     steps = []
+    ref_slots = {slot[t] for op, _, _ in raw for t in op._outputs if t._dtype.is_ref_dtype}
     for (op, ins, outs), free in zip(raw, frees):
-        fn = bind_kernel(op, state, session)
+        if _is_ref_alias(op, ref_slots, ins):
+            ref_slots.update(outs)
+            deref = ()
+        else:
+            flags = _input_ref_flags(op)
+            deref = [i for i, s in enumerate(ins) if s in ref_slots and not flags[i]]
+        fn = bind_kernel(op, state, session, deref)
         out = outs[0] if len(outs) == 1 else (tuple(outs) if outs else None)
         steps.append((fn, ins, out, tuple(free), op))
     plan = Plan()

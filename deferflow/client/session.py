@@ -79,7 +79,10 @@ def _structure_key(f):
 
 
 def _fetch_error(fetch, e):
-    return type(e)(f"Fetch argument {fetch!r} cannot be interpreted as a Tensor. ({e.args[0] if e.args else e})")
+    detail = e.args[0] if e.args else e
+    return ValueError(f"Argument `fetch` = {fetch} cannot be interpreted as a Tensor. ({detail!r})"
+                      if isinstance(e, KeyError) else
+                      f"Argument `fetch` = {fetch} cannot be interpreted as a Tensor. ({detail})")
 
 
 class _Fetch:
@@ -99,7 +102,7 @@ class _Fetch:
 
     def _flatten(self, graph, f):
         if f is None:
-            raise TypeError(f"Fetch argument None has invalid type {type(None)}")
+            raise TypeError('Argument `fetch` = None has invalid type "NoneType". Cannot be None')
         if _is_namedtuple(f):
             subs = [self._flatten(graph, x) for x in f]
             return lambda v, t=type(f): t(*[s(v) for s in subs])
@@ -114,8 +117,8 @@ class _Fetch:
         try:
             el = graph.as_graph_element(f, allow_tensor=True, allow_operation=True)
         except TypeError as e:
-            raise TypeError(f"Fetch argument {f!r} has invalid type {type(f)}, must be a string or Tensor. "
-                            f"({e})") from None
+            raise TypeError(f"Argument `fetch` = {f} has invalid type \"{type(f).__name__}\", must be a string "
+                            f"or Tensor. ({e})") from None
         except (ValueError, KeyError) as e:
             raise _fetch_error(f, e) from None
         i = self._add(el)

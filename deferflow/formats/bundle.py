@@ -6,6 +6,7 @@ Numeric tensors are stored as raw little-endian bytes. A string tensor is stored
 varint64 length of each element, the masked CRC32C of those lengths (as uint32s), then the
 element bytes; its entry CRC covers the lengths (as uint32s), that checksum and the bytes.
 """
+import glob
 import os
 from dataclasses import dataclass
 
@@ -150,17 +151,20 @@ class BundleWriter:
         if self._finished:
             raise ValueError("BundleWriter is closed")
         self._finished = True
+        num_shards = _unused_shard_count(self.prefix, 1)
         index = AtomicFile(index_filename(self.prefix), buffering=-1)
         try:
             self._data.close_temp()
-            write_index(index.file, self._entries, num_shards=1)
+            _write_empty_shards(self.prefix, 1, num_shards)
+            write_index(index.file, self._entries, num_shards)
             index.close_temp()
-            self._data.commit(sync_dir=False)  # both temps are durable; the renames run back to back
-            index.commit()
+            self._data.commit(sync_dir=False, path=data_filename(self.prefix, 0, num_shards))
+            index.commit()  # the single commit point: until here the old index and its data are untouched
         except BaseException:
             self._data.discard()
             index.discard()
             raise
+        _remove_stale_shards(self.prefix, num_shards)
 
     def abort(self):
         """Drop everything written so far."""
@@ -177,6 +181,39 @@ class BundleWriter:
             self.finish()
         else:
             self.abort()
+
+
+def _unused_shard_count(prefix, num_shards):
+    """``num_shards``, or one more if the bundle now at ``prefix`` uses those data file names.
+
+    Overwriting a bundle in place must not touch the data its current index points to, so the
+    new data goes under different names (an extra empty shard changes the "-of-N" part) and the
+    index rename is the only commit point.
+    """
+    try:
+        with open(index_filename(prefix), "rb") as f:
+            header = BundleHeaderProto.FromString(next(iter(TableReader(f.read())))[1])
+    except Exception:  # absent or unreadable: nothing there to protect
+        return num_shards
+    return num_shards + 1 if header.num_shards == num_shards else num_shards
+
+
+def _write_empty_shards(prefix, first, num_shards):
+    for shard in range(first, num_shards):
+        with open(data_filename(prefix, shard, num_shards), "wb") as f:
+            os.fsync(f.fileno())
+
+
+def _remove_stale_shards(prefix, num_shards):
+    """After a commit, delete data files of ``prefix`` that belong to a different shard count."""
+    suffix = f"-of-{num_shards:05d}"
+    pattern = glob.escape(f"{prefix}.data-") + "[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]"
+    for path in glob.glob(pattern):
+        if not path.endswith(suffix):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
 
 
 def write_index(file, entries, num_shards, endianness=BundleHeaderProto.LITTLE, version=None):
@@ -254,7 +291,7 @@ class BundleReader:
             raise UnsupportedFormatError(self.index_path, f"checkpoint format version {version.producer} (min "
                                          f"consumer {version.min_consumer}) is not readable by version {VERSION}")
         self.num_shards = header.num_shards
-        if not 1 <= self.num_shards <= max(1, len(self._keys)):
+        if not 1 <= self.num_shards <= len(self._keys) + 1:  # +1: writers may add one empty shard
             self._corrupt(f"header declares {self.num_shards} shards for {len(self._keys)} entries")
         self._shard_sizes = []
         for shard in range(self.num_shards):
@@ -509,8 +546,12 @@ def merge_bundles(prefixes, merged_prefix):
                 source = data_filename(prefix, entry.shard_id, header.num_shards)
                 entry.shard_id = renames.setdefault(source, len(renames))
                 entries[key] = entry
+    count = _unused_shard_count(merged_prefix, len(renames))
+    if count != len(renames):  # an existing bundle there uses our names: add an empty shard
+        num_shards = count
+        _write_empty_shards(merged_prefix, len(renames), count)
     for source, shard in renames.items():
-        os.replace(source, data_filename(merged_prefix, shard, len(renames)))
+        os.replace(source, data_filename(merged_prefix, shard, count))
     index = AtomicFile(index_filename(merged_prefix), buffering=-1)
     try:
         write_index(index.file, entries, num_shards or 1, first_header.endianness if first_header else 0,
@@ -519,6 +560,7 @@ def merge_bundles(prefixes, merged_prefix):
     except BaseException:
         index.discard()
         raise
+    _remove_stale_shards(merged_prefix, count)
     for prefix in prefixes:
         if os.path.abspath(prefix) != os.path.abspath(merged_prefix):
             try:

@@ -41,8 +41,11 @@ class AtomicFile:
             os.fsync(self.file.fileno())
             self.file.close()
 
-    def commit(self, sync_dir=True):
+    def commit(self, sync_dir=True, path=None):
+        """Rename the durable temp file to its final name (or to ``path``)."""
         self.close_temp()
+        if path is not None:
+            self.path = os.fspath(path)
         os.replace(self.temp, self.path)
         if sync_dir:
             fsync_dir(os.path.dirname(self.path))

@@ -123,7 +123,7 @@ class DType:
         return self._hash
 
     def __repr__(self):
-        return f"tf.{self._name}"
+        return f"<dtype: '{self._name}'>"
 
     def __reduce__(self):
         return as_dtype, (self._name,)
@@ -167,6 +167,10 @@ variant = _d(21, "variant", np.object_)
 uint32 = _d(22, "uint32", np.uint32)
 uint64 = _d(23, "uint64", np.uint64)
 half = float16
+float32_ref, float64_ref, float16_ref, bfloat16_ref = (d._as_ref for d in (float32, float64, float16, bfloat16))
+int8_ref, int16_ref, int32_ref, int64_ref = (d._as_ref for d in (int8, int16, int32, int64))
+uint8_ref, uint16_ref, bool_ref, string_ref = (d._as_ref for d in (uint8, uint16, bool, string))
+complex64_ref, complex128_ref = complex64._as_ref, complex128._as_ref
 float = float32  # noqa: A001
 double = float64
 _INTS = (int8, int16, int32, int64, uint8, uint16, uint32, uint64)

@@ -95,7 +95,8 @@ class Tensor:
         return self._op._name if self._value_index == 0 else f"{self._op._name}:{self._value_index}"
 
     def __repr__(self):
-        return f"<tf.Tensor '{self.name}' shape={self._shape} dtype={self._dtype.name}>"
+        return f'Tensor("{self.name}", shape={self._shape}, dtype={self._dtype.name})'
+
 
     def __hash__(self):
         return id(self)
@@ -221,6 +222,7 @@ class Operation:
 
     def __repr__(self):
         return f"<tf.Operation '{self._name}' type={self._type}>"
+
 
     def __str__(self):
         return str(self.node_def)
@@ -409,7 +411,7 @@ class Graph:
         self._check_not_finalized()
         for t in inputs:
             if t.graph is not self:
-                raise ValueError(f"Tensor {t.name} must be from the same graph as the op {name!r} "
+                raise ValueError(f"{t!r} must be from the same graph as the other inputs of op {name!r} "
                                  "(tensors of two graphs cannot be mixed).")
         if name in self._ops_by_name:
             raise ValueError(f"Duplicate node name in graph: '{name}'")
@@ -433,8 +435,8 @@ class Graph:
             try:
                 shapes = op_def.shape_fn(op)
             except ValueError as e:
-                raise ValueError(f"{e} for '{{{{node {name}}}}} = {op_type}[...]' with input shapes: "
-                                 + ", ".join(str(t.shape) for t in inputs) + ".") from None
+                raise ValueError(f"{e} for '{{{{node {name}}}}} = {op_type}[{_attrs_str(attrs)}]' with input "
+                                 "shapes: " + ", ".join(_shape_str(t.shape) for t in inputs) + ".") from None
             for t, s in zip(op._outputs, shapes):
                 t._shape = s if isinstance(s, TensorShape) else TensorShape(s)
         if self._control_flow_context is not None:
@@ -568,6 +570,22 @@ class Graph:
 
     def __contains__(self, name):
         return name in self._ops_by_name
+
+
+def _shape_str(shape):
+    return "?" if shape.ndims is None else "[" + ",".join("?" if d is None else str(d) for d in shape.as_tuple()) + "]"
+
+
+def _attrs_str(attrs):
+    def fmt(v):
+        if isinstance(v, dtypes.DType):
+            return "DT_" + {"float32": "FLOAT", "float64": "DOUBLE", "float16": "HALF"}.get(v.name, v.name.upper())
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, np.ndarray):
+            return "<tensor>"
+        return str(v)
+    return ", ".join(f"{k}={fmt(v)}" for k, v in sorted(attrs.items()))
 
 
 def _merge_device(outer, inner):
@@ -713,7 +731,7 @@ def _infer_attrs_and_convert(op_def, kw, attrs):
             raise TypeError(f"{op_def.name} missing required input {arg.name!r}")
         val = kw[arg.name]
         if arg.type_list_attr:
-            ts_ = [convert_to_tensor(v, as_ref=arg.is_ref) for v in val]
+            ts_ = [convert_to_tensor(v, as_ref=arg.is_ref, name=f"{arg.name}_{i}") for i, v in enumerate(val)]
             attrs.setdefault(arg.type_list_attr, [t.dtype.base_dtype for t in ts_])
             inputs.extend(ts_)
             continue
@@ -725,14 +743,15 @@ def _infer_attrs_and_convert(op_def, kw, attrs):
         else:
             items = [val]
         want = arg.dtype if arg.dtype is not None else attrs.get(arg.type_attr)
-        for v in items:
+        for i, v in enumerate(items):
+            const_name = f"{arg.name}_{i}" if arg.number_attr else arg.name
             default = None
             if want is None and arg.type_attr:
                 spec = op_def.attrs.get(arg.type_attr)
                 if spec is not None and spec.has_default:
                     default = spec.default
             try:
-                t = convert_to_tensor(v, dtype=want, as_ref=arg.is_ref, preferred_dtype=default)
+                t = convert_to_tensor(v, dtype=want, as_ref=arg.is_ref, preferred_dtype=default, name=const_name)
             except (TypeError, ValueError) as e:
                 raise TypeError(f"Input '{arg.name}' of '{op_def.name}' Op has type "
                                 f"{_dtype_name_of(v)} that does not match expected type of "

@@ -52,7 +52,7 @@ def _to_numpy(value, dtype=None):
         raise TypeError(f"Expected string, got {value!r} of type '{type(value).__name__}' instead.")
     if not isinstance(value, (np.ndarray, np.generic)):
         if (dt.is_integer or dt.is_bool) and arr.dtype.kind == "f" and np.any(arr != np.round(arr)):
-            raise TypeError(f"Expected {dt.name}, got {value!r} of type '{type(value).__name__}' instead.")
+            raise TypeError(f"Expected {dt.name}, but got {value!r} of type '{type(value).__name__}'.")
         if dt.is_integer and arr.dtype.kind in "iu" and arr.size:
             info = np.iinfo(target)
             if arr.min() < info.min or arr.max() > info.max:
@@ -153,8 +153,7 @@ PlaceholderWithDefault.grad(lambda op, g: [g])
 
 
 def placeholder_with_default(input, shape, name=None):  # noqa: A002 - TF's argument name
-    x = convert_to_tensor(input)
-    return apply_op("PlaceholderWithDefault", name=name, input=x, dtype=x.dtype, shape=ts.as_shape(shape))
+    return apply_op("PlaceholderWithDefault", name=name, input=input, shape=ts.as_shape(shape))
 
 
 Identity = define("Identity", "input: T", "output: T", ["T: type"])
@@ -319,6 +318,11 @@ Pack.kernel(lambda *values, axis: np.stack(values, axis=axis))
 
 def stack(values, axis=0, name="stack"):
     values = list(values)
+    if axis == 0 and not _has_tensor(values):  # TF folds all-constant stacks into one Const
+        try:
+            return constant(values, name=name)
+        except (TypeError, ValueError):
+            pass
     return apply_op("Pack", name=name, values=values, axis=axis)
 
 

@@ -46,6 +46,8 @@ def shape_from_tensor(t):
     v = constant_value(t)
     if v is not None:
         return ts.TensorShape([None if d < 0 else int(d) for d in np.reshape(v, [-1])])
+    if t.op.type == "Shape":
+        return t.op._inputs[0].shape
     if t.op.type == "Pack":
         dims = []
         for x in t.op._inputs:
@@ -76,7 +78,10 @@ def unary(name, fn, types=FLOAT_COMPLEX, grad=None):
     """An elementwise op ``y = fn(x)``."""
     od = op_registry.define(name, "x: T", "y: T", [f"T: {types}"])
     od.shape(unchanged_shape)
-    od.kernel(lambda x: np.asarray(fn(x), dtype=x.dtype))
+    def kernel(x):
+        with np.errstate(all="ignore"):  # TF returns inf/nan silently
+            return np.asarray(fn(x), dtype=x.dtype)
+    od.kernel(kernel)
     if grad is not None:
         od.grad(grad)
     return od
@@ -86,10 +91,12 @@ def binary(name, fn, types=NUMERIC, out="z: T", grad=None):
     """An elementwise broadcasting op ``z = fn(x, y)``; its input gradients are reduced centrally."""
     od = op_registry.define(name, "x: T, y: T", out, [f"T: {types}"])
     od.shape(broadcast_shape)
-    if out.endswith(": bool"):
-        od.kernel(lambda x, y: np.asarray(fn(x, y)))
-    else:
-        od.kernel(lambda x, y: np.asarray(fn(x, y), dtype=x.dtype))
+    as_bool = out.endswith(": bool")
+
+    def kernel(x, y):
+        with np.errstate(all="ignore"):  # TF returns inf/nan silently
+            return np.asarray(fn(x, y)) if as_bool else np.asarray(fn(x, y), dtype=x.dtype)
+    od.kernel(kernel)
     od.broadcasting = True
     if grad is not None:
         od.grad(grad)
@@ -98,3 +105,31 @@ def binary(name, fn, types=NUMERIC, out="z: T", grad=None):
 
 def as_np_dtype(dtype):
     return dtypes.as_dtype(dtype).as_numpy_dtype
+
+
+def lookup_error_gradient(od):
+    """Marks an op TensorFlow registers no gradient for: differentiating through it raises TF's LookupError."""
+    def grad(op, *grads):
+        raise LookupError(f"No gradient defined for operation'{op.name}' (op type: {op.type}). In general every "
+                          "operation must have an associated `@tf.RegisterGradient` for correct autodiff, which "
+                          "this op is lacking. If you want to pretend this operation is a constant in your "
+                          "program, you may insert `tf.stop_gradient`. This can be useful to silence the error "
+                          "in cases where you know gradients are not needed, e.g. the forward pass of "
+                          "tf.custom_gradient. Please see more details in "
+                          "https://www.tensorflow.org/api_docs/python/tf/custom_gradient.")
+    grad.lookup_error = True
+    od.grad(grad)
+    return od
+
+
+def static_axes(axes, rank):
+    """Reduction axes known at graph-build time, normalized to ``[0, rank)``; None if not static."""
+    v = constant_value(axes)
+    if v is None or rank is None:
+        return None
+    return sorted({int(a) % rank if rank else 0 for a in np.reshape(v, [-1])})
+
+
+def static_shape(t):
+    """``t.shape`` as a list if fully defined, else None."""
+    return t.shape.as_list() if t.shape.is_fully_defined() else None

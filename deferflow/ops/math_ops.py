@@ -293,20 +293,17 @@ def _range_kernel(start, limit, delta):
 
 
 def range_(start, limit=None, delta=1, dtype=None, name="range"):
-    """``tf.range(limit)`` / ``tf.range(start, limit, delta)``."""
+    """``tf.range(limit)`` / ``tf.range(start, limit, delta)``; mixed types promote as in TF."""
     if limit is None:
         start, limit = 0, start
     with ops.name_scope(name, "Range", [start, limit, delta]) as scope:
-        vals = [start, limit, delta]
+        vals = [v if isinstance(v, Tensor) else convert_to_tensor(v, dtype=dtype, name=n)
+                for v, n in zip((start, limit, delta), ("start", "limit", "delta"))]
         if dtype is None:
-            inferred = [convert_to_tensor(v).dtype if isinstance(v, Tensor) else
-                        array_ops._to_numpy(v)[1] for v in vals]
             order = [dtypes.int32, dtypes.int64, dtypes.float32, dtypes.float64]
-            dtype = max(inferred, key=lambda d: order.index(d) if d in order else 0)
-        names = ("start", "limit", "delta")
-        ts_ = [convert_to_tensor(v, dtype=dtype, name=n) if not isinstance(v, Tensor) else cast(v, dtype)
-               for v, n in zip(vals, names)]
-        return apply_op("Range", name=scope, start=ts_[0], limit=ts_[1], delta=ts_[2])
+            dtype = max((v.dtype.base_dtype for v in vals), key=lambda d: order.index(d) if d in order else 0)
+        vals = [cast(v, dtype) for v in vals]
+        return apply_op("Range", name=scope, start=vals[0], limit=vals[1], delta=vals[2])
 
 
 cast = array_ops.cast
@@ -487,8 +484,7 @@ for _k, (_fn, _nm) in _OVERLOADS.items():
 Tensor.__div__ = Tensor.__truediv__
 Tensor.__rdiv__ = Tensor.__rtruediv__
 for _k, _t in (("lt", "Less"), ("le", "LessEqual"), ("gt", "Greater"), ("ge", "GreaterEqual")):
-    setattr(Tensor, f"__{_k}__", lambda self, other, _t=_t: apply_op(
-        _t, x=self, y=convert_to_tensor(other, dtype=self.dtype.base_dtype)))
+    setattr(Tensor, f"__{_k}__", lambda self, other, _t=_t: apply_op(_t, x=self, y=other))
 Tensor.__neg__ = lambda self: apply_op("Neg", x=self)
 Tensor.__abs__ = lambda self: apply_op("Abs", x=self)
 Tensor.__invert__ = lambda self: apply_op("LogicalNot", x=self)
