@@ -858,6 +858,29 @@ def name_from_scope_name(name):
     return name[:-1] if name and name[-1] == "/" else name
 
 
+def prepend_name_scope(name, import_scope):
+    """``x`` -> ``scope/x``, keeping a leading ``^`` or ``loc:@`` (meta graph import)."""
+    if not import_scope:
+        return name
+    import_scope = import_scope.rstrip("/")
+    for lead in ("^", "loc:@"):
+        if name.startswith(lead):
+            return f"{lead}{import_scope}/{name[len(lead):]}"
+    return f"{import_scope}/{name}"
+
+
+def strip_name_scope(name, export_scope):
+    """``scope/x`` -> ``x`` (first occurrence after a leading ``^``/``loc:@``), as TF's export does."""
+    if not export_scope:
+        return name
+    export_scope = export_scope.rstrip("/")
+    lead = "^" if name.startswith("^") else "loc:@" if name.startswith("loc:@") else ""
+    body = name[len(lead):]
+    if body.startswith(export_scope + "/"):
+        return lead + body[len(export_scope):].lstrip("/")
+    return name
+
+
 def get_gradient_function(op):
     op_type = op.graph._gradient_override_map.get(op.type, op.type)
     od = op_registry.get(op_type)
