@@ -331,6 +331,8 @@ class BundleReader:
         shape = proto.shape
         if shape.unknown_rank or len(shape.dim) > MAX_RANK or any(d.size < 0 for d in shape.dim):
             self._corrupt(f"invalid tensor shape for key {name!r}")
+        if np.prod([d.size for d in shape.dim if d.size], dtype=object) >= 1 << 60:  # even if another dim is 0
+            self._corrupt(f"tensor shape for key {name!r} is too large: {[d.size for d in shape.dim]}")
         if proto.dtype not in dtypes.BY_ENUM:
             self._corrupt(f"unknown dtype {proto.dtype} for key {name!r}")
         if not 0 <= proto.shard_id < self.num_shards or proto.offset < 0 or proto.size < 0:

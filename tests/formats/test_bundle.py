@@ -251,3 +251,23 @@ def test_dtype_table_matches_tensorflow(tf):
             assert tf_dtype.size == info.itemsize, info
         assert tf_dtype.as_datatype_enum == enum and tf_dtype.name == info.name
         assert dtypes.info_for_enum(tf_dtype._as_ref.as_datatype_enum) is info
+
+
+def test_overwrite_same_prefix_keeps_names_apart(tmp_path):
+    """Re-saving a prefix writes new data under other names; the index rename is the only commit."""
+    prefix = tmp_path / "ck"
+    for i in range(3):
+        bundle.save(prefix, {"x": np.full(3, i), "y": np.array([b"s%d" % i], dtype=object)})
+        out = bundle.load(prefix)
+        assert out["x"].tolist() == [i] * 3 and out["y"].tolist() == [b"s%d" % i]
+        data_files = sorted(p.name for p in tmp_path.iterdir() if ".data-" in p.name)
+        assert data_files == (["ck.data-00000-of-00001"] if i % 2 == 0 else
+                              ["ck.data-00000-of-00002", "ck.data-00001-of-00002"])
+
+
+def test_overwritten_bundle_reads_in_tensorflow(tf, tmp_path):
+    prefix = str(tmp_path / "ck")
+    bundle.save(prefix, {"x": np.arange(3.0)})
+    bundle.save(prefix, {"x": np.arange(3.0) + 10, "z": np.int32(4)})
+    reader = tf.train.load_checkpoint(prefix)
+    assert reader.get_tensor("x").tolist() == [10.0, 11.0, 12.0] and reader.get_tensor("z") == 4

@@ -149,9 +149,10 @@ def make_events(tf, expected):
     path = os.path.join(HERE, "events")
     shutil.rmtree(path, ignore_errors=True)
     with tf.Graph().as_default():
-        loss = tf.placeholder(tf.float32, [], name="loss")
-        summary = tf.summary.scalar("loss", loss)
-        writer = tf.summary.FileWriter(path)
+        loss = tf.placeholder(tf.float32, [], name="loss_value")
+        summary = tf.summary.merge([tf.summary.scalar("loss", loss),
+                                    tf.summary.histogram("weights", tf.constant([1.0, 2.0, 2.5, 4.0]) * loss)])
+        writer = tf.summary.FileWriter(path, graph=tf.get_default_graph())
         with tf.Session() as sess:
             for step in range(3):
                 writer.add_summary(sess.run(summary, {loss: 1.0 / (step + 1)}), step)
