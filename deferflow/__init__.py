@@ -43,6 +43,8 @@ from deferflow.ops.init_ops import (constant_initializer, glorot_normal_initiali
                                     truncated_normal_initializer, variance_scaling_initializer, zeros_initializer)
 from deferflow.ops import init_ops as initializers
 from deferflow import nn, train
+from deferflow import io, python_io, summary
+from deferflow.formats.protos import Event, SessionLog, Summary, SummaryMetadata
 from deferflow import compat
 
 __version__ = "0.1.0"

@@ -155,7 +155,7 @@ def _parse_value(text, type_):
 
 
 def _parse_attr(spec):
-    head, _, default = spec.partition("=")
+    head, _, default = re.sub(r"(?<![<>])=", "\0", spec, count=1).partition("\0")  # not the "=" of ">="
     name, _, t = (x.strip() for x in head.partition(":"))
     minimum = None
     m = re.fullmatch(r"(.*?)\s*>=\s*(-?\d+)", t)
