@@ -1,1 +1,16 @@
 """The ``tf.nn`` namespace."""
+from deferflow.ops import math_ops as _math_ops
+from deferflow.ops.nn_impl import (batch_normalization, dropout, embedding_lookup, l2_normalize, moments,
+                                   relu_layer, sigmoid_cross_entropy_with_logits, weighted_cross_entropy_with_logits,
+                                   xw_plus_b, zero_fraction)
+from deferflow.ops.nn_ops import (avg_pool, avg_pool2d, bias_add, conv2d, conv2d_backprop_filter,
+                                  conv2d_backprop_input, conv2d_transpose, depthwise_conv2d, depthwise_conv2d_native,
+                                  elu, fused_batch_norm, in_top_k, l2_loss, leaky_relu, local_response_normalization,
+                                  log_softmax, lrn, max_pool, max_pool2d, relu, relu6, selu, softmax,
+                                  softmax_cross_entropy_with_logits, softmax_cross_entropy_with_logits_v2, softplus,
+                                  sparse_softmax_cross_entropy_with_logits)
+
+# elementwise math TF also exposes under tf.nn (defined with the math ops)
+sigmoid = getattr(_math_ops, "sigmoid", None)
+tanh = getattr(_math_ops, "tanh", None)
+top_k = getattr(_math_ops, "top_k", None)

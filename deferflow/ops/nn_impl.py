@@ -1,0 +1,217 @@
+"""``tf.nn`` functions TF composes from other ops (no op types of their own): moments, batch
+normalisation, l2 normalisation, dropout, logistic losses and embedding lookup."""
+import numbers
+
+import numpy as np
+
+from deferflow.framework import dtypes, ops
+from deferflow.framework.ops import apply_op, convert_to_tensor, Tensor
+from deferflow.ops import array_ops, math_ops, random_ops
+
+
+def _where(cond, x, y):
+    return apply_op("Select", condition=cond, t=x, e=y)
+
+
+def _rsqrt(x):
+    return apply_op("Rsqrt", x=x)
+
+
+def sigmoid_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, name=None):
+    """Per-element logistic loss, computed stably as ``max(x, 0) - x * z + log(1 + exp(-|x|))``."""
+    if _sentinel is not None or labels is None or logits is None:
+        raise ValueError("Only call `sigmoid_cross_entropy_with_logits` with named arguments (labels=..., "
+                         "logits=..., ...)")
+    with ops.name_scope(name, "logistic_loss", [logits, labels]) as name:
+        logits = convert_to_tensor(logits, name="logits")
+        labels = convert_to_tensor(labels, name="labels", dtype=logits.dtype.base_dtype)
+        if not labels.shape.is_compatible_with(logits.shape):
+            raise ValueError(f"`logits` and `labels` must have the same shape, received ({logits.shape} vs "
+                             f"{labels.shape}).")
+        zeros = array_ops.zeros_like(logits, dtype=logits.dtype)
+        cond = logits >= zeros
+        relu_logits = _where(cond, logits, zeros)
+        neg_abs_logits = _where(cond, -logits, logits)
+        return math_ops.add(relu_logits - logits * labels, apply_op("Log1p", x=math_ops.exp(neg_abs_logits)),
+                            name=name)
+
+
+def weighted_cross_entropy_with_logits(labels=None, logits=None, pos_weight=None, name=None, targets=None):
+    """Logistic loss with positive examples weighted by ``pos_weight``."""
+    labels = targets if labels is None else labels
+    with ops.name_scope(name, "logistic_loss", [logits, labels]) as name:
+        logits = convert_to_tensor(logits, name="logits")
+        labels = convert_to_tensor(labels, name="labels", dtype=logits.dtype.base_dtype)
+        if not labels.shape.is_compatible_with(logits.shape):
+            raise ValueError(f"`logits` and `labels` must have the same shape, received ({logits.shape} vs "
+                             f"{labels.shape}).")
+        log_weight = 1 + (pos_weight - 1) * labels
+        return math_ops.add((1 - labels) * logits,
+                            log_weight * (apply_op("Log1p", x=math_ops.exp(-math_ops.abs(logits))) +
+                                          apply_op("Relu", features=-logits)), name=name)
+
+
+def moments(x, axes, shift=None, name=None, keep_dims=None, keepdims=None):
+    """Mean and (biased) variance of ``x`` over ``axes``."""
+    keep = bool(keepdims if keepdims is not None else keep_dims)
+    with ops.name_scope(name, "moments", [x, axes]):
+        x = convert_to_tensor(x)
+        y = array_ops.cast(x, dtypes.float32) if x.dtype.base_dtype == dtypes.float16 else x
+        mean = math_ops.reduce_mean(y, axes, keepdims=True, name="mean")
+        variance = math_ops.reduce_mean(math_ops.squared_difference(y, array_ops.stop_gradient(mean)), axes,
+                                        keepdims=True, name="variance")
+        if not keep:
+            mean = array_ops.squeeze(mean, axes)
+            variance = array_ops.squeeze(variance, axes)
+        if x.dtype.base_dtype == dtypes.float16:
+            return array_ops.cast(mean, dtypes.float16), array_ops.cast(variance, dtypes.float16)
+        return mean, variance
+
+
+def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name=None):
+    """``scale * (x - mean) / sqrt(variance + eps) + offset`` as TF composes it."""
+    with ops.name_scope(name, "batchnorm", [x, mean, variance, scale, offset]):
+        x = convert_to_tensor(x)
+        inv = _rsqrt(variance + variance_epsilon)
+        if scale is not None:
+            inv *= scale
+        dt = x.dtype.base_dtype
+        rest = offset - mean * inv if offset is not None else -mean * inv
+        return x * _cast_if_needed(inv, dt) + _cast_if_needed(rest, dt)
+
+
+def _cast_if_needed(t, dtype):
+    t = convert_to_tensor(t)
+    return t if t.dtype.base_dtype == dtype else array_ops.cast(t, dtype)
+
+
+def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
+    """``x / sqrt(max(sum(x**2, axis), epsilon))``."""
+    axis = dim if axis is None else axis
+    with ops.name_scope(name, "l2_normalize", [x]) as name:
+        x = convert_to_tensor(x, name="x")
+        square_sum = math_ops.reduce_sum(math_ops.square(x), axis, keepdims=True)
+        x_inv_norm = _rsqrt(math_ops.maximum(square_sum, epsilon))
+        return math_ops.multiply(x, x_inv_norm, name=name)
+
+
+def _noise_shape(x, noise_shape):
+    if noise_shape is None:
+        return array_ops.shape(x)
+    return noise_shape
+
+
+def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None):
+    """Zeroes elements with probability ``rate`` (= 1 - ``keep_prob``) and scales the rest by 1/keep_prob."""
+    if rate is not None and keep_prob is not None:
+        raise ValueError("Cannot specify both 'rate' and 'keep_prob'.")
+    if rate is None:
+        if keep_prob is None:
+            raise ValueError("You must provide a rate to dropout.")
+        if isinstance(keep_prob, numbers.Real) and not 0 < keep_prob <= 1:
+            raise ValueError(f"`keep_prob` must be a scalar tensor or a float in the range (0, 1], got {keep_prob}")
+        rate = 1 - keep_prob if isinstance(keep_prob, numbers.Real) else None
+    with ops.name_scope(name, "dropout", [x]) as name:
+        x = convert_to_tensor(x, name="x")
+        if not x.dtype.is_floating:
+            raise ValueError(f"x has to be a floating point tensor since it's going to be scaled. Got a "
+                             f"{x.dtype.name} tensor instead.")
+        if rate is None:  # keep_prob given as a tensor
+            keep = convert_to_tensor(keep_prob, dtype=x.dtype.base_dtype, name="keep_prob")
+        else:
+            if isinstance(rate, numbers.Real):
+                if not 0 <= rate < 1:
+                    raise ValueError(f"rate must be a scalar tensor or a float in the range [0, 1), got {rate}")
+                if rate == 0:
+                    return x
+                keep = convert_to_tensor(1 - rate, dtype=x.dtype.base_dtype, name="keep_prob")
+            else:
+                rate_t = convert_to_tensor(rate, dtype=x.dtype.base_dtype, name="rate")
+                keep = math_ops.subtract(convert_to_tensor(1, dtype=x.dtype.base_dtype), rate_t)
+        # uniform in [keep, 1 + keep): flooring gives 1 with probability keep, else 0
+        random_tensor = keep + random_ops.random_uniform(_noise_shape(x, noise_shape), seed=seed,
+                                                         dtype=x.dtype.base_dtype)
+        binary_tensor = apply_op("Floor", x=random_tensor)
+        ret = math_ops.divide(x, keep) * binary_tensor
+        ret.set_shape(x.shape)
+        return ret
+
+
+def embedding_lookup(params, ids, partition_strategy="mod", name=None, validate_indices=True, max_norm=None):
+    """Rows of ``params`` (one tensor or a list of shards split by ``partition_strategy``) for ``ids``."""
+    if isinstance(params, (list, tuple)):
+        params = list(params)
+    elif hasattr(params, "_get_variable_list"):  # a PartitionedVariable
+        params = list(params._get_variable_list())
+    else:
+        params = [params]
+    if not params:
+        raise ValueError("Need at least one param")
+    if partition_strategy not in ("mod", "div"):
+        raise ValueError(f"Unrecognized partition strategy: {partition_strategy}")
+    with ops.name_scope(name, "embedding_lookup", params + [ids]) as name:
+        ids = convert_to_tensor(ids, name="ids")
+        if len(params) == 1:
+            result = array_ops.gather(params[0], ids, name=name)
+            return array_ops.identity(_clip(result, ids, max_norm))
+        shards = [convert_to_tensor(p) for p in params]
+        n = len(shards)
+        ids64 = array_ops.cast(ids, dtypes.int64) if ids.dtype.base_dtype != dtypes.int64 else ids
+        if partition_strategy == "mod":
+            shard_of = math_ops.floormod(ids64, n)
+            local = math_ops.floordiv(ids64, n)
+        else:
+            sizes = [s.shape[0].value for s in shards]
+            if None in sizes:
+                raise ValueError("The 'div' partition strategy needs shards of known first dimension")
+            total = sum(sizes)
+            per, extras = total // n, total % n
+            bounds = np.cumsum([0] + sizes)
+            shard_of = math_ops.maximum(math_ops.floordiv(ids64, per + 1),
+                                        math_ops.floordiv(ids64 - extras, max(per, 1)))
+            local = ids64 - apply_op("GatherV2", params=array_ops.constant(bounds[:-1].astype(np.int64)),
+                                     indices=shard_of, axis=0)
+        result = None
+        for p, shard in enumerate(shards):
+            size = shard.shape[0].value
+            safe = math_ops.minimum(local, (size - 1) if size else 0)
+            rows = array_ops.gather(shard, safe)
+            hit = math_ops.equal(shard_of, p)
+            mask = array_ops.cast(hit, rows.dtype.base_dtype)
+            while mask.shape.ndims is not None and rows.shape.ndims is not None and mask.shape.ndims < rows.shape.ndims:
+                mask = array_ops.expand_dims(mask, -1)
+            part = rows * mask
+            result = part if result is None else result + part
+        return array_ops.identity(_clip(result, ids, max_norm), name=name)
+
+
+def _clip(x, ids, max_norm):
+    if max_norm is None:
+        return x
+    ids_rank = ids.shape.ndims
+    x_rank = x.shape.ndims
+    axes = list(range(ids_rank, x_rank))
+    return math_ops.clip_by_norm(x, max_norm, axes=axes)
+
+
+def xw_plus_b(x, weights, biases, name=None):
+    with ops.name_scope(name, "xw_plus_b", [x, weights, biases]) as name:
+        mm = math_ops.matmul(x, weights)
+        return apply_op("BiasAdd", name=name, value=mm, bias=biases)
+
+
+def relu_layer(x, weights, biases, name=None):
+    with ops.name_scope(name, "relu_layer", [x, weights, biases]) as name:
+        xw_plus = apply_op("BiasAdd", value=math_ops.matmul(x, weights), bias=biases)
+        return apply_op("Relu", name=name, features=xw_plus)
+
+
+def zero_fraction(value, name=None):
+    with ops.name_scope(name, "zero_fraction", [value]):
+        value = convert_to_tensor(value, name="value")
+        zero = array_ops.constant(0, dtype=value.dtype.base_dtype, name="zero")
+        return math_ops.reduce_mean(array_ops.cast(math_ops.equal(value, zero), dtypes.float32))
+
+
+def _is_tensor(x):
+    return isinstance(x, Tensor)

@@ -1,0 +1,1378 @@
+"""Neural-network ops: activations, softmax and cross entropies, bias add, convolutions, pooling,
+batch norm, LRN, ``L2Loss`` and ``InTopKV2`` — each op's TF signature, shape function, NumPy kernel
+and gradient side by side, followed by the thin ``tf.nn`` wrappers that create them.
+
+Convolutions run as im2col (a strided window view copied into one matrix) + one large matmul, in
+batch chunks so the column buffer stays small; pooling works tap by tap on strided views.
+"""
+import numbers
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from deferflow.framework import dtypes, errors, op_registry, ops
+from deferflow.framework import tensor_shape as ts
+from deferflow.framework.ops import apply_op, convert_to_tensor
+from deferflow.ops import array_ops
+from deferflow.ops.common import constant_value, shape_from_tensor, unchanged_shape
+
+define = op_registry.define
+
+_FLOATS = "{half, bfloat16, float, double}"
+_REALS = "{float, double, int32, uint8, int16, int8, int64, bfloat16, uint16, half, uint32, uint64}"
+_BIAS_TYPES = ("{float, double, int32, uint8, int16, int8, complex64, int64, qint8, quint8, qint32, bfloat16, "
+               "qint16, quint16, uint16, complex128, half, uint32, uint64}")
+_FMT = "data_format: {'NHWC', 'NCHW'} = 'NHWC'"
+
+
+def _attr(op, name):
+    v = op.get_attr(name)
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _is_zeros(t):
+    """True for the zero gradients tf.gradients fills in for unused outputs (TF's ``_is_zeros_tensor``)."""
+    if t is None:
+        return True
+    if t.op.type == "ZerosLike":
+        return True
+    if t.op.type == "Fill":
+        v = constant_value(t.op.inputs[1])
+        return v is not None and not np.any(v)
+    v = constant_value(t)
+    return v is not None and v.size > 0 and not np.any(v)
+
+
+# ==== activations =============================================================================
+def _activation(name, fn, grad_name=None, grad_fn=None, from_output=False, types=_FLOATS, attrs=()):
+    """An elementwise activation op plus its ``*Grad`` op (gradients, features-or-outputs)."""
+    od = define(name, "features: T", "activations: T", list(attrs) + [f"T: {types}"])
+    od.shape(unchanged_shape)
+    kw = [a.split(":")[0] for a in attrs]
+    if kw:
+        od.kernel(lambda x, *, alpha: np.asarray(fn(x, alpha), dtype=x.dtype))
+    else:
+        od.kernel(lambda x: np.asarray(fn(x), dtype=x.dtype))
+    second = "outputs" if from_output and name in ("Elu", "Selu") else "features"
+    gd = define(grad_name, f"gradients: T, {second}: T", "backprops: T", list(attrs) + [f"T: {types}"])
+    gd.shape(unchanged_shape)
+    if kw:
+        gd.kernel(lambda g, x, *, alpha: np.asarray(grad_fn(g, x, alpha), dtype=g.dtype))
+    else:
+        gd.kernel(lambda g, x: np.asarray(grad_fn(g, x), dtype=g.dtype))
+
+    def grad(op, g):
+        extra = {k: op.get_attr(k) for k in kw}
+        return [apply_op(grad_name, gradients=g, **{second: op.outputs[0] if from_output else op.inputs[0]},
+                         **extra)]
+    od.grad(grad)
+
+    def grad_grad(op, g):  # d/d(gradients) is the same mask; the mask itself has zero derivative
+        extra = {k: op.get_attr(k) for k in kw}
+        return [apply_op(grad_name, gradients=g, **{second: op.inputs[1]}, **extra),
+                array_ops.zeros_like(op.inputs[1])]
+    gd.grad(grad_grad)
+    return od, gd
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+Relu, ReluGrad = _activation("Relu", lambda x: np.maximum(x, 0), "ReluGrad",
+                             lambda g, x: g * (x > 0), from_output=True, types=_REALS)
+Relu6, Relu6Grad = _activation("Relu6", lambda x: np.clip(x, 0, 6), "Relu6Grad",
+                               lambda g, x: g * ((x > 0) & (x < 6)), from_output=True, types=_REALS)
+Elu, EluGrad = _activation("Elu", lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))), "EluGrad",
+                           lambda g, y: np.where(y > 0, g, g * (y + 1)), from_output=True)
+Selu, SeluGrad = _activation(
+    "Selu", lambda x: np.where(x > 0, _SELU_SCALE * x, (_SELU_SCALE * _SELU_ALPHA) * np.expm1(np.minimum(x, 0))),
+    "SeluGrad", lambda g, y: np.where(y > 0, g * _SELU_SCALE, g * (y + _SELU_SCALE * _SELU_ALPHA)),
+    from_output=True)
+LeakyRelu, LeakyReluGrad = _activation(
+    "LeakyRelu", lambda x, a: np.where(x > 0, x, x * np.asarray(a, x.dtype)), "LeakyReluGrad",
+    lambda g, x, a: np.where(x > 0, g, g * np.asarray(a, g.dtype)), attrs=["alpha: float = 0.2"],
+    types="{half, bfloat16, float, double} = float")
+
+
+def _sigmoid(x):
+    return np.asarray(0.5 * (np.tanh(0.5 * x) + 1), dtype=x.dtype)  # overflow-free logistic
+
+
+Softplus, SoftplusGrad = _activation("Softplus", lambda x: np.logaddexp(np.zeros((), x.dtype), x), "SoftplusGrad",
+                                     lambda g, x: g * _sigmoid(x))
+# TF's gradient-of-gradient for these ops differs from the mask rule above; set the exact ones.
+EluGrad.grad(lambda op, g: [apply_op("EluGrad", gradients=g, outputs=op.inputs[1]),
+                            apply_op("SelectV2", condition=op.inputs[1] < 0, t=g * op.inputs[0],
+                                     e=array_ops.zeros_like(op.inputs[1]))])
+SeluGrad.grad(lambda op, g: [apply_op("SeluGrad", gradients=g, outputs=op.inputs[1]),
+                             apply_op("SelectV2", condition=op.inputs[1] < 0, t=g * op.inputs[0],
+                                      e=array_ops.zeros_like(op.inputs[1]))])
+
+
+@SoftplusGrad.grad
+def _softplus_grad_grad(op, g):
+    dy, x = op.inputs
+    ddy = apply_op("SoftplusGrad", gradients=g, features=x)
+    d2x = g * dy / (apply_op("Exp", x=-x) + 2.0 + apply_op("Exp", x=x))
+    return [ddy, d2x]
+
+
+# ==== softmax family ==========================================================================
+def _softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
+
+
+def _log_softmax(x):
+    s = x - x.max(axis=-1, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=-1, keepdims=True))
+
+
+def _rank_at_least_1(op):
+    s = op._inputs[0].shape
+    if s.ndims == 0:
+        raise ValueError(f"Shape must be at least rank 1 but is rank 0 for '{op.name}' (op: '{op.type}')")
+    return [s]
+
+
+Softmax = define("Softmax", "logits: T", "softmax: T", [f"T: {_FLOATS}"])
+Softmax.shape(_rank_at_least_1)
+Softmax.kernel(lambda x: _softmax(x).astype(x.dtype, copy=False))
+
+
+@Softmax.grad
+def _softmax_grad(op, g):
+    y = op.outputs[0]
+    return [(g - _reduce_sum(g * y, -1, keepdims=True)) * y]
+
+
+LogSoftmax = define("LogSoftmax", "logits: T", "logsoftmax: T", [f"T: {_FLOATS}"])
+LogSoftmax.shape(_rank_at_least_1)
+LogSoftmax.kernel(lambda x: _log_softmax(x).astype(x.dtype, copy=False))
+LogSoftmax.grad(lambda op, g: [g - _reduce_sum(g, -1, keepdims=True) * apply_op("Exp", x=op.outputs[0])])
+
+
+def _xent_shape(op):
+    f = op._inputs[0].shape
+    if op.type == "SparseSoftmaxCrossEntropyWithLogits":
+        f = f.with_rank(2) if f.ndims is not None else ts.unknown_shape(2)
+        lab = op._inputs[1].shape
+        if lab.ndims is not None and lab.ndims != 1:
+            raise ValueError(f"Shape must be rank 1 but is rank {lab.ndims} for '{op.name}' (op: '{op.type}')")
+        batch = f[0].merge_with(lab[0] if lab.ndims else None)
+        return [ts.TensorShape([batch]), ts.TensorShape([batch, f[1]])]
+    lab = op._inputs[1].shape
+    if f.ndims is not None and lab.ndims is not None:
+        if f.ndims != 2 or lab.ndims != 2:
+            raise ValueError(f"Shape must be rank 2 for '{op.name}' (op: '{op.type}')")
+        dims = []
+        for a, b in zip(f.as_list(), lab.as_list()):
+            if a is not None and b is not None and a != b and 1 not in (a, b):
+                raise ValueError(f"Dimensions must be equal, but are {a} and {b} for '{op.name}' (op: "
+                                 f"'{op.type}') with input shapes: {f}, {lab}.")
+            dims.append(a if b == 1 else b if a == 1 else a if a is not None else b)
+        return [ts.TensorShape(dims[:1]), ts.TensorShape(dims)]
+    return [ts.unknown_shape(1), ts.unknown_shape(2)]
+
+
+SoftmaxCrossEntropyWithLogits = define("SoftmaxCrossEntropyWithLogits", "features: T, labels: T",
+                                       "loss: T, backprop: T", [f"T: {_FLOATS}"])
+SoftmaxCrossEntropyWithLogits.shape(_xent_shape)
+
+
+@SoftmaxCrossEntropyWithLogits.kernel
+def _softmax_xent_kernel(features, labels):
+    if features.ndim != 2 or labels.ndim != 2:
+        raise errors.InvalidArgumentError(None, None, f"logits and labels must be either 2-dimensional, or "
+                                          f"broadcasted to be 2-dimensional: logits {list(features.shape)} "
+                                          f"labels {list(labels.shape)}")
+    features, labels = np.broadcast_arrays(features, labels)
+    s = features - features.max(axis=-1, keepdims=True)
+    e = np.exp(s)
+    z = e.sum(axis=-1, keepdims=True)
+    loss = np.sum(labels * (np.log(z) - s), axis=-1)
+    return loss.astype(features.dtype, copy=False), (e / z - labels).astype(features.dtype, copy=False)
+
+
+def _broadcast_mul(vec, mat):
+    return array_ops.expand_dims(vec, -1) * mat
+
+
+@SoftmaxCrossEntropyWithLogits.grad
+def _softmax_xent_grad(op, grad_loss, grad_grad):
+    grad = _broadcast_mul(grad_loss, op.outputs[1])
+    logits = op.inputs[0]
+    if not _is_zeros(grad_grad):
+        sm = apply_op("Softmax", logits=logits)
+        grad += (grad_grad - _reduce_sum(grad_grad * sm, -1, keepdims=True)) * sm
+    return [grad, _broadcast_mul(grad_loss, -apply_op("LogSoftmax", logits=logits))]
+
+
+SparseSoftmaxCrossEntropyWithLogits = define(
+    "SparseSoftmaxCrossEntropyWithLogits", "features: T, labels: Tlabels", "loss: T, backprop: T",
+    [f"T: {_FLOATS}", "Tlabels: {int32, int64} = int64"])
+SparseSoftmaxCrossEntropyWithLogits.shape(_xent_shape)
+
+
+@SparseSoftmaxCrossEntropyWithLogits.kernel
+def _sparse_xent_kernel(features, labels):
+    if features.ndim != 2 or labels.ndim != 1 or features.shape[0] != labels.shape[0]:
+        raise errors.InvalidArgumentError(None, None, f"logits and labels must have the same first dimension, "
+                                          f"got logits shape {list(features.shape)} and labels shape "
+                                          f"{list(labels.shape)}")
+    n = features.shape[1]
+    bad = (labels < 0) | (labels >= n)
+    if bad.any():
+        raise errors.InvalidArgumentError(None, None, f"Received a label value of {int(labels[bad][0])} which is "
+                                          f"outside the valid range of [0, {n}).  Label values: "
+                                          f"{' '.join(str(int(v)) for v in labels)}")
+    s = features - features.max(axis=-1, keepdims=True)
+    e = np.exp(s)
+    z = e.sum(axis=-1, keepdims=True)
+    rows = np.arange(features.shape[0])
+    loss = np.log(z[:, 0]) - s[rows, labels]
+    e /= z
+    e[rows, labels] -= 1
+    return loss.astype(features.dtype, copy=False), e.astype(features.dtype, copy=False)
+
+
+@SparseSoftmaxCrossEntropyWithLogits.grad
+def _sparse_xent_grad(op, grad_loss, grad_grad):
+    grad = _broadcast_mul(grad_loss, op.outputs[1])
+    if not _is_zeros(grad_grad):
+        sm = apply_op("Softmax", logits=op.inputs[0])
+        grad += (grad_grad - _reduce_sum(grad_grad * sm, -1, keepdims=True)) * sm
+    return [grad, None]
+
+
+# ==== bias add ================================================================================
+def _channel_axis(data_format, ndim):
+    return 1 if data_format.startswith("NC") and ndim >= 3 else ndim - 1
+
+
+BiasAdd = define("BiasAdd", "value: T, bias: T", "output: T", [f"T: {_BIAS_TYPES}", _FMT])
+
+
+@BiasAdd.shape
+def _bias_add_shape(op):
+    x, b = op._inputs[0].shape, op._inputs[1].shape
+    if b.ndims is not None and b.ndims != 1:
+        raise ValueError(f"Shape must be rank 1 but is rank {b.ndims} for '{op.name}' (op: 'BiasAdd')")
+    if x.ndims is None:
+        return [x]
+    if x.ndims < 2:
+        raise ValueError(f"Shape must be at least rank 2 but is rank {x.ndims} for '{op.name}' (op: 'BiasAdd')")
+    ax = _channel_axis(op._attrs["data_format"], x.ndims)
+    dims = list(x.dims)
+    try:
+        dims[ax] = dims[ax].merge_with(b[0] if b.ndims else None)
+    except ValueError:
+        raise ValueError(f"Dimensions must be equal, but are {x[ax]} and {b[0]} for '{op.name}' (op: "
+                         f"'BiasAdd') with input shapes: {x}, {b}.") from None
+    return [ts.TensorShape(dims)]
+
+
+@BiasAdd.kernel
+def _bias_add_kernel(x, b, *, data_format):
+    ax = _channel_axis(data_format, x.ndim)
+    if x.ndim < 2 or b.ndim != 1 or x.shape[ax] != b.shape[0]:
+        raise errors.InvalidArgumentError(None, None, f"Must provide as many biases as the last dimension of the "
+                                          f"input tensor: {list(b.shape)} vs. {list(x.shape)}")
+    return x + b.reshape((-1,) + (1,) * (x.ndim - 1 - ax))
+
+
+BiasAdd.grad(lambda op, g: [g, apply_op("BiasAddGrad", out_backprop=g, data_format=op._attrs["data_format"])])
+
+BiasAddGrad = define("BiasAddGrad", "out_backprop: T", "output: T", [f"T: {_BIAS_TYPES}", _FMT])
+
+
+@BiasAddGrad.shape
+def _bias_add_grad_shape(op):
+    s = op._inputs[0].shape
+    if s.ndims is None:
+        return [ts.unknown_shape(1)]
+    return [ts.TensorShape([s[_channel_axis(op._attrs["data_format"], s.ndims)]])]
+
+
+@BiasAddGrad.kernel
+def _bias_add_grad_kernel(g, *, data_format):
+    ax = _channel_axis(data_format, g.ndim)
+    if ax == g.ndim - 1:
+        return g.reshape(-1, g.shape[-1]).sum(axis=0, dtype=g.dtype)
+    return g.sum(axis=tuple(i for i in range(g.ndim) if i != ax), dtype=g.dtype)
+
+
+# the gradient of a bias gradient broadcasts back: BiasAdd onto zeros does exactly that
+BiasAddGrad.grad(lambda op, g: [apply_op("BiasAdd", value=array_ops.zeros_like(op.inputs[0]), bias=g,
+                                         data_format=op._attrs["data_format"])])
+
+
+# ==== convolution geometry ====================================================================
+def _spatial(vals, data_format):
+    """(h, w) entries of a 4-element attr in data_format order."""
+    return (vals[2], vals[3]) if data_format == "NCHW" else (vals[1], vals[2])
+
+
+def _out_and_pads(size, k, stride, dilation, padding, explicit=None):
+    """Output size and (before, after) padding along one spatial dim, as TF computes them."""
+    eff = (k - 1) * dilation + 1
+    if padding == "VALID":
+        return (size - eff) // stride + 1, 0, 0
+    if padding == "SAME":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + eff - size, 0)
+        return out, total // 2, total - total // 2
+    before, after = explicit
+    return (size + before + after - eff) // stride + 1, before, after
+
+
+def _explicit_hw(explicit_paddings, data_format):
+    if not explicit_paddings:
+        return None, None
+    p = list(explicit_paddings)
+    pairs = [(p[2 * i], p[2 * i + 1]) for i in range(4)]
+    return _spatial(pairs, data_format)
+
+
+class _Geom:
+    """Conv/pool geometry in NHWC terms: kernel, strides, dilations, output size and paddings."""
+
+    __slots__ = ("kh", "kw", "sh", "sw", "dh", "dw", "oh", "ow", "pt", "pb", "pl", "pr")
+
+    def __init__(self, h, w, kh, kw, strides, dilations, padding, explicit_paddings, data_format):
+        self.kh, self.kw = kh, kw
+        self.sh, self.sw = _spatial(strides, data_format)
+        self.dh, self.dw = _spatial(dilations, data_format) if dilations else (1, 1)
+        eh, ew = _explicit_hw(explicit_paddings, data_format)
+        self.oh, self.pt, self.pb = _out_and_pads(h, kh, self.sh, self.dh, padding, eh)
+        self.ow, self.pl, self.pr = _out_and_pads(w, kw, self.sw, self.dw, padding, ew)
+        if self.oh <= 0 or self.ow <= 0:
+            raise errors.InvalidArgumentError(None, None, f"Computed output size would be negative: "
+                                              f"{self.oh} [input_size: {h}, effective_filter_size: "
+                                              f"{(kh - 1) * self.dh + 1}, stride: {self.sh}]")
+
+
+def _nhwc(x, data_format):
+    return x.transpose(0, 2, 3, 1) if data_format == "NCHW" else x
+
+
+def _from_nhwc(x, data_format):
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if data_format == "NCHW" else x
+
+
+def _pad(x, g, value=0):
+    """Pads (or crops, for negative amounts) the H and W dims of an NHWC array."""
+    pt, pb, pl, pr = g.pt, g.pb, g.pl, g.pr
+    if min(pt, pb, pl, pr) < 0:
+        x = x[:, max(-pt, 0):x.shape[1] - max(-pb, 0), max(-pl, 0):x.shape[2] - max(-pr, 0)]
+        pt, pb, pl, pr = max(pt, 0), max(pb, 0), max(pl, 0), max(pr, 0)
+    if not (pt or pb or pl or pr):
+        return x
+    n, h, w, c = x.shape
+    out = np.empty((n, h + pt + pb, w + pl + pr, c), x.dtype)
+    out[:, :pt], out[:, pt + h:], out[:, pt:pt + h, :pl], out[:, pt:pt + h, pl + w:] = value, value, value, value
+    out[:, pt:pt + h, pl:pl + w] = x
+    return out
+
+
+def _windows(xp, g):
+    """A read-only (N, OH, OW, KH, KW, C) view of the receptive fields of a padded NHWC array."""
+    s0, s1, s2, s3 = xp.strides
+    return as_strided(xp, (xp.shape[0], g.oh, g.ow, g.kh, g.kw, xp.shape[3]),
+                      (s0, s1 * g.sh, s2 * g.sw, s1 * g.dh, s2 * g.dw, s3), writeable=False)
+
+
+def _taps(xp, g):
+    """(i, j, view) for each kernel tap: the (N, OH, OW, C) strided view of inputs it reads."""
+    for i in range(g.kh):
+        for j in range(g.kw):
+            y0, x0 = i * g.dh, j * g.dw
+            yield i, j, xp[:, y0:y0 + g.sh * (g.oh - 1) + 1:g.sh, x0:x0 + g.sw * (g.ow - 1) + 1:g.sw]
+
+
+_CHUNK_BYTES = 1 << 23  # im2col buffers are built this many bytes at a time
+
+
+def _chunks(n, row_bytes):
+    step = max(1, min(n, _CHUNK_BYTES // max(row_bytes, 1)))
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def _conv_nhwc(x, w, g):
+    """Cross-correlation of NHWC ``x`` with HWIO ``w`` (x already padded): im2col + matmul per chunk."""
+    n, c, o = x.shape[0], x.shape[3], w.shape[3]
+    k = g.kh * g.kw * c
+    w2 = w.reshape(k, o)
+    out = np.empty((n, g.oh, g.ow, o), np.result_type(x, w))
+    if g.kh == g.kw == 1 and g.sh == g.sw == 1:
+        np.matmul(x.reshape(-1, c), w2, out=out.reshape(-1, o))
+        return out
+    win = _windows(x, g)
+    rows = g.oh * g.ow
+    for a, b in _chunks(n, rows * k * x.itemsize):
+        cols = win[a:b].reshape((b - a) * rows, k)  # the one copy: im2col
+        np.matmul(cols, w2, out=out[a:b].reshape(-1, o))
+    return out
+
+
+def _conv_filter_grad_nhwc(x, dy, g, kshape):
+    """dL/dw for the padded NHWC ``x``: im2col(x)^T @ dy, accumulated over chunks."""
+    n, c, o = x.shape[0], x.shape[3], dy.shape[3]
+    k = g.kh * g.kw * c
+    rows = g.oh * g.ow
+    if g.kh == g.kw == 1 and g.sh == g.sw == 1:
+        return (x.reshape(-1, c).T @ dy.reshape(-1, o)).reshape(kshape)
+    win = _windows(x, g)
+    dw = None
+    for a, b in _chunks(n, rows * k * x.itemsize):
+        cols = win[a:b].reshape((b - a) * rows, k)
+        part = cols.T @ dy[a:b].reshape(-1, o)
+        dw = part if dw is None else dw.__iadd__(part)
+    return dw.reshape(kshape)
+
+
+def _col2im_add(dxp, dcols6, g):
+    """Adds each tap's column gradient back onto the padded input positions it was read from."""
+    for i, j, view in _taps(dxp, g):
+        view += dcols6[:, :, :, i, j]
+
+
+def _conv_input_grad_nhwc(in_shape, w, dy, g):
+    """dL/dx of an NHWC conv as an NHWC array of ``in_shape``."""
+    n, h, wd, c = in_shape
+    o = w.shape[3]
+    if g.sh == g.sw == 1:  # a full correlation of dy with the flipped, transposed filter
+        wf = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+        eh, ew = (g.kh - 1) * g.dh + 1, (g.kw - 1) * g.dw + 1
+        gb = _Geom.__new__(_Geom)
+        gb.kh, gb.kw, gb.sh, gb.sw, gb.dh, gb.dw, gb.oh, gb.ow = g.kh, g.kw, 1, 1, g.dh, g.dw, h, wd
+        gb.pt, gb.pl = eh - 1 - g.pt, ew - 1 - g.pl
+        gb.pb, gb.pr = h + eh - 1 - g.oh - gb.pt, wd + ew - 1 - g.ow - gb.pl
+        return _conv_nhwc(_pad(dy, gb), wf, gb)
+    hp, wp = h + g.pt + g.pb, wd + g.pl + g.pr
+    dxp = np.zeros((n, hp, wp, c), np.result_type(dy, w))
+    w2t = w.reshape(-1, o).T
+    for a, b in _chunks(n, g.oh * g.ow * g.kh * g.kw * c * dy.itemsize):
+        dcols = dy[a:b].reshape(-1, o) @ w2t
+        _col2im_add(dxp[a:b], dcols.reshape(b - a, g.oh, g.ow, g.kh, g.kw, c), g)
+    return dxp[:, g.pt:g.pt + h, g.pl:g.pl + wd]
+
+
+# ==== Conv2D and its backprops ================================================================
+_CONV_ATTRS = ["strides: list(int)", "use_cudnn_on_gpu: bool = true", "padding: {'SAME', 'VALID', 'EXPLICIT'}",
+               "explicit_paddings: list(int) = []", _FMT, "dilations: list(int) = [1, 1, 1, 1]"]
+_CONV_KW = ("strides", "padding", "explicit_paddings", "data_format", "dilations")
+
+
+def _check_conv_attrs(op):
+    strides, fmt = op._attrs["strides"], op._attrs["data_format"]
+    if len(strides) != 4:
+        raise ValueError(f"Conv2D requires the stride attribute to contain 4 values, but got: {len(strides)} "
+                         f"for '{op.name}'")
+    n_stride = strides[0] if fmt == "NHWC" else strides[0]
+    c_stride = strides[3] if fmt == "NHWC" else strides[1]
+    if n_stride != 1 or c_stride != 1:
+        raise ValueError("Current implementation does not yet support strides in the batch and depth dimensions.")
+    if op._attrs["padding"] == "EXPLICIT" and len(op._attrs["explicit_paddings"]) != 8:
+        raise ValueError(f"explicit_paddings attribute must contain 8 values, but got: "
+                         f"{len(op._attrs['explicit_paddings'])}")
+
+
+def _conv_out_shape(op, in_shape, kh, kw, out_c):
+    """Static NHWC/NCHW output shape of a conv-like op."""
+    fmt = op._attrs["data_format"]
+    if in_shape.ndims is None:
+        return ts.unknown_shape(4)
+    d = in_shape.as_list()
+    n, h, w = (d[0], d[2], d[3]) if fmt == "NCHW" else (d[0], d[1], d[2])
+    sh, sw = _spatial(op._attrs["strides"], fmt)
+    dh, dw = _spatial(op._attrs.get("dilations") or [1, 1, 1, 1], fmt)
+    eh, ew = _explicit_hw(op._attrs.get("explicit_paddings"), fmt)
+    pad = op._attrs["padding"]
+    oh = None if h is None or kh is None else _out_and_pads(h, kh, sh, dh, pad, eh)[0]
+    ow = None if w is None or kw is None else _out_and_pads(w, kw, sw, dw, pad, ew)[0]
+    if (oh is not None and oh <= 0) or (ow is not None and ow <= 0):
+        raise ValueError(f"Negative dimension size caused by subtracting filter size from input size for "
+                         f"'{op.name}' (op: '{op.type}') with input shapes: {in_shape}")
+    return ts.TensorShape([n, out_c, oh, ow] if fmt == "NCHW" else [n, oh, ow, out_c])
+
+
+Conv2D = define("Conv2D", "input: T, filter: T", "output: T",
+                ["T: {half, bfloat16, float, double, int32}"] + _CONV_ATTRS)
+
+
+@Conv2D.shape
+def _conv2d_shape(op):
+    _check_conv_attrs(op)
+    x, f = op._inputs[0].shape, op._inputs[1].shape
+    if x.ndims is not None and x.ndims != 4:
+        raise ValueError(f"Shape must be rank 4 but is rank {x.ndims} for '{op.name}' (op: 'Conv2D')")
+    if f.ndims is not None and f.ndims != 4:
+        raise ValueError(f"Shape must be rank 4 but is rank {f.ndims} for '{op.name}' (op: 'Conv2D')")
+    fd = f.as_list() if f.ndims else [None] * 4
+    if x.ndims is not None:
+        cin = x[1 if op._attrs["data_format"] == "NCHW" else 3].value
+        if cin is not None and fd[2] is not None and cin % fd[2]:
+            raise ValueError(f"Depth of input ({cin}) is not a multiple of input depth of filter ({fd[2]}) for "
+                             f"'{op.name}' (op: 'Conv2D')")
+    return [_conv_out_shape(op, x, fd[0], fd[1], fd[3])]
+
+
+def _geom_for(x_nhwc, kh, kw, strides, padding, explicit_paddings, data_format, dilations):
+    return _Geom(x_nhwc.shape[1], x_nhwc.shape[2], kh, kw, strides, dilations, padding, explicit_paddings,
+                 data_format)
+
+
+@Conv2D.kernel
+def _conv2d_kernel(x, w, *, strides, padding, explicit_paddings, data_format, dilations):
+    if x.ndim != 4 or w.ndim != 4:
+        raise errors.InvalidArgumentError(None, None, f"input and filter must be 4-dimensional: "
+                                          f"{list(x.shape)} {list(w.shape)}")
+    xn = _nhwc(x, data_format)
+    if xn.shape[3] != w.shape[2]:
+        raise errors.InvalidArgumentError(None, None, f"input depth must be evenly divisible by filter depth: "
+                                          f"{xn.shape[3]} vs {w.shape[2]}")
+    g = _geom_for(xn, w.shape[0], w.shape[1], strides, padding, explicit_paddings, data_format, dilations)
+    return _from_nhwc(_conv_nhwc(_pad(xn, g), w, g), data_format)
+
+
+def _conv_attrs(op):
+    return {k: op._attrs[k] for k in _CONV_KW + ("use_cudnn_on_gpu",)}
+
+
+@Conv2D.grad
+def _conv2d_grad(op, g):
+    a = _conv_attrs(op)
+    return [apply_op("Conv2DBackpropInput", input_sizes=array_ops.shape(op.inputs[0]), filter=op.inputs[1],
+                     out_backprop=g, **a),
+            apply_op("Conv2DBackpropFilter", input=op.inputs[0], filter_sizes=array_ops.shape(op.inputs[1]),
+                     out_backprop=g, **a)]
+
+
+Conv2DBackpropInput = define("Conv2DBackpropInput", "input_sizes: int32, filter: T, out_backprop: T",
+                             "output: T", ["T: {half, bfloat16, float, double, int32}"] + _CONV_ATTRS)
+Conv2DBackpropInput.shape(lambda op: [shape_from_tensor(op._inputs[0]) if shape_from_tensor(
+    op._inputs[0]).ndims is not None else ts.unknown_shape(4)])
+
+
+@Conv2DBackpropInput.kernel
+def _conv2d_backprop_input_kernel(input_sizes, w, dy, *, strides, padding, explicit_paddings, data_format,
+                                  dilations):
+    sizes = [int(v) for v in input_sizes]
+    if len(sizes) != 4:
+        raise errors.InvalidArgumentError(None, None, f"input_sizes must be 4-dimensional, got {sizes}")
+    n, h, wd, c = (sizes[0], sizes[2], sizes[3], sizes[1]) if data_format == "NCHW" else sizes
+    g = _Geom(h, wd, w.shape[0], w.shape[1], strides, dilations, padding, explicit_paddings, data_format)
+    dyn = _nhwc(dy, data_format)
+    if dyn.shape[1:3] != (g.oh, g.ow):
+        raise errors.InvalidArgumentError(None, None, f"Conv2DBackpropInput: Size of out_backprop doesn't match "
+                                          f"computed: actual = {list(dyn.shape[1:3])}, computed = "
+                                          f"{[g.oh, g.ow]}")
+    dx = _conv_input_grad_nhwc((n, h, wd, c), w, np.ascontiguousarray(dyn), g)
+    return _from_nhwc(np.ascontiguousarray(dx), data_format)
+
+
+@Conv2DBackpropInput.grad
+def _conv2d_backprop_input_grad(op, g):
+    a = _conv_attrs(op)
+    return [None,
+            apply_op("Conv2DBackpropFilter", input=g, filter_sizes=array_ops.shape(op.inputs[1]),
+                     out_backprop=op.inputs[2], **a),
+            apply_op("Conv2D", input=g, filter=op.inputs[1], **a)]
+
+
+Conv2DBackpropFilter = define("Conv2DBackpropFilter", "input: T, filter_sizes: int32, out_backprop: T",
+                              "output: T", ["T: {half, bfloat16, float, double}"] + _CONV_ATTRS)
+Conv2DBackpropFilter.shape(lambda op: [shape_from_tensor(op._inputs[1]) if shape_from_tensor(
+    op._inputs[1]).ndims is not None else ts.unknown_shape(4)])
+
+
+@Conv2DBackpropFilter.kernel
+def _conv2d_backprop_filter_kernel(x, filter_sizes, dy, *, strides, padding, explicit_paddings, data_format,
+                                   dilations):
+    kshape = tuple(int(v) for v in filter_sizes)
+    xn = _nhwc(x, data_format)
+    g = _geom_for(xn, kshape[0], kshape[1], strides, padding, explicit_paddings, data_format, dilations)
+    dyn = np.ascontiguousarray(_nhwc(dy, data_format))
+    if dyn.shape[1:3] != (g.oh, g.ow):
+        raise errors.InvalidArgumentError(None, None, f"Conv2DBackpropFilter: Size of out_backprop doesn't "
+                                          f"match computed: actual = {list(dyn.shape[1:3])}, computed = "
+                                          f"{[g.oh, g.ow]}")
+    return _conv_filter_grad_nhwc(_pad(np.ascontiguousarray(xn), g), dyn, g, kshape).astype(x.dtype, copy=False)
+
+
+@Conv2DBackpropFilter.grad
+def _conv2d_backprop_filter_grad(op, g):
+    a = _conv_attrs(op)
+    return [apply_op("Conv2DBackpropInput", input_sizes=array_ops.shape(op.inputs[0]), filter=g,
+                     out_backprop=op.inputs[2], **a),
+            None,
+            apply_op("Conv2D", input=op.inputs[0], filter=g, **a)]
+
+
+# ==== depthwise convolution ===================================================================
+_DW_ATTRS = ["T: {half, bfloat16, float, double}", "strides: list(int)",
+             "padding: {'SAME', 'VALID', 'EXPLICIT'}", "explicit_paddings: list(int) = []", _FMT,
+             "dilations: list(int) = [1, 1, 1, 1]"]
+
+DepthwiseConv2dNative = define("DepthwiseConv2dNative", "input: T, filter: T", "output: T", _DW_ATTRS)
+
+
+@DepthwiseConv2dNative.shape
+def _depthwise_shape(op):
+    x, f = op._inputs[0].shape, op._inputs[1].shape
+    fd = f.as_list() if f.ndims else [None] * 4
+    out_c = None if fd[2] is None or fd[3] is None else fd[2] * fd[3]
+    return [_conv_out_shape(op, x, fd[0], fd[1], out_c)]
+
+
+def _depthwise_nhwc(xp, f, g):
+    n, c = xp.shape[0], xp.shape[3]
+    m = f.shape[3]
+    out = np.zeros((n, g.oh, g.ow, c, m), np.result_type(xp, f))
+    for i, j, view in _taps(xp, g):
+        out += view[..., None] * f[i, j]
+    return out.reshape(n, g.oh, g.ow, c * m)
+
+
+@DepthwiseConv2dNative.kernel
+def _depthwise_kernel(x, f, *, strides, padding, explicit_paddings, data_format, dilations):
+    xn = _nhwc(x, data_format)
+    g = _geom_for(xn, f.shape[0], f.shape[1], strides, padding, explicit_paddings, data_format, dilations)
+    return _from_nhwc(_depthwise_nhwc(_pad(xn, g), f, g), data_format)
+
+
+def _dw_attrs(op):
+    return {k: op._attrs[k] for k in _CONV_KW}
+
+
+DepthwiseConv2dNative.grad(lambda op, g: [
+    apply_op("DepthwiseConv2dNativeBackpropInput", input_sizes=array_ops.shape(op.inputs[0]), filter=op.inputs[1],
+             out_backprop=g, **_dw_attrs(op)),
+    apply_op("DepthwiseConv2dNativeBackpropFilter", input=op.inputs[0], filter_sizes=array_ops.shape(op.inputs[1]),
+             out_backprop=g, **_dw_attrs(op))])
+
+DepthwiseConv2dNativeBackpropInput = define("DepthwiseConv2dNativeBackpropInput",
+                                            "input_sizes: int32, filter: T, out_backprop: T", "output: T", _DW_ATTRS)
+DepthwiseConv2dNativeBackpropInput.shape(lambda op: [shape_from_tensor(op._inputs[0])])
+
+
+@DepthwiseConv2dNativeBackpropInput.kernel
+def _depthwise_backprop_input_kernel(input_sizes, f, dy, *, strides, padding, explicit_paddings, data_format,
+                                     dilations):
+    sizes = [int(v) for v in input_sizes]
+    n, h, wd, c = (sizes[0], sizes[2], sizes[3], sizes[1]) if data_format == "NCHW" else sizes
+    g = _Geom(h, wd, f.shape[0], f.shape[1], strides, dilations, padding, explicit_paddings, data_format)
+    m = f.shape[3]
+    dy5 = _nhwc(dy, data_format).reshape(n, g.oh, g.ow, c, m)
+    dxp = np.zeros((n, h + g.pt + g.pb, wd + g.pl + g.pr, c), np.result_type(dy, f))
+    for i, j, view in _taps(dxp, g):
+        view += np.einsum("nhwcm,cm->nhwc", dy5, f[i, j], optimize=True)
+    return _from_nhwc(np.ascontiguousarray(dxp[:, g.pt:g.pt + h, g.pl:g.pl + wd]), data_format)
+
+
+DepthwiseConv2dNativeBackpropInput.grad(lambda op, g: [
+    None,
+    apply_op("DepthwiseConv2dNativeBackpropFilter", input=g, filter_sizes=array_ops.shape(op.inputs[1]),
+             out_backprop=op.inputs[2], **_dw_attrs(op)),
+    apply_op("DepthwiseConv2dNative", input=g, filter=op.inputs[1], **_dw_attrs(op))])
+
+DepthwiseConv2dNativeBackpropFilter = define("DepthwiseConv2dNativeBackpropFilter",
+                                             "input: T, filter_sizes: int32, out_backprop: T", "output: T", _DW_ATTRS)
+DepthwiseConv2dNativeBackpropFilter.shape(lambda op: [shape_from_tensor(op._inputs[1])])
+
+
+@DepthwiseConv2dNativeBackpropFilter.kernel
+def _depthwise_backprop_filter_kernel(x, filter_sizes, dy, *, strides, padding, explicit_paddings, data_format,
+                                      dilations):
+    kh, kw, c, m = (int(v) for v in filter_sizes)
+    xn = _nhwc(x, data_format)
+    g = _geom_for(xn, kh, kw, strides, padding, explicit_paddings, data_format, dilations)
+    dy5 = _nhwc(dy, data_format).reshape(xn.shape[0], g.oh, g.ow, c, m)
+    df = np.empty((kh, kw, c, m), np.result_type(x, dy))
+    for i, j, view in _taps(_pad(xn, g), g):
+        df[i, j] = np.einsum("nhwc,nhwcm->cm", view, dy5, optimize=True)
+    return df
+
+
+DepthwiseConv2dNativeBackpropFilter.grad(lambda op, g: [
+    apply_op("DepthwiseConv2dNativeBackpropInput", input_sizes=array_ops.shape(op.inputs[0]), filter=g,
+             out_backprop=op.inputs[2], **_dw_attrs(op)),
+    None,
+    apply_op("DepthwiseConv2dNative", input=op.inputs[0], filter=g, **_dw_attrs(op))])
+
+
+# ==== pooling =================================================================================
+_POOL_ATTRS = ["ksize: list(int) >= 4", "strides: list(int) >= 4"]
+_POOL_KW = ("ksize", "strides", "padding", "data_format")
+
+
+def _pool_shape(op):
+    x = op._inputs[0].shape
+    fmt = op._attrs["data_format"]
+    if x.ndims is not None and x.ndims != 4:
+        raise ValueError(f"Shape must be rank 4 but is rank {x.ndims} for '{op.name}' (op: '{op.type}')")
+    ksize = op._attrs["ksize"]
+    kh, kw = _spatial(ksize, fmt)
+    c_k = ksize[1] if fmt == "NCHW" else ksize[3]
+    if ksize[0] != 1 or c_k != 1:
+        raise ValueError("Pooling is not yet supported on the batch dimension.")
+    if x.ndims is None:
+        return [ts.unknown_shape(4)]
+    d = x.as_list()
+    return [_conv_out_shape(op, x, kh, kw, d[1] if fmt == "NCHW" else d[3])]
+
+
+def _pool_geom(xn, ksize, strides, padding, data_format, explicit_paddings=None):
+    kh, kw = _spatial(ksize, data_format)
+    return _Geom(xn.shape[1], xn.shape[2], kh, kw, strides, None, padding, explicit_paddings, data_format)
+
+
+def _min_value(dtype):
+    return -np.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).min
+
+
+def _max_pool_nhwc(xn, g):
+    xp = _pad(xn, g, _min_value(xn.dtype))
+    out = None
+    for _, _, view in _taps(xp, g):
+        if out is None:
+            out = view.copy()
+        else:
+            np.maximum(out, view, out=out)
+    return out
+
+
+MaxPool = define("MaxPool", "input: T", "output: T",
+                 ["T: {half, bfloat16, float, double, int32, int64, uint8, int16, int8, uint16, qint8} = float"]
+                 + _POOL_ATTRS + ["padding: {'SAME', 'VALID', 'EXPLICIT'}", "explicit_paddings: list(int) = []",
+                                  "data_format: {'NHWC', 'NCHW', 'NCHW_VECT_C'} = 'NHWC'"])
+MaxPool.shape(_pool_shape)
+
+
+@MaxPool.kernel
+def _max_pool_kernel(x, *, ksize, strides, padding, explicit_paddings, data_format):
+    xn = _nhwc(x, data_format)
+    g = _pool_geom(xn, ksize, strides, padding, data_format, explicit_paddings)
+    return _from_nhwc(_max_pool_nhwc(xn, g), data_format)
+
+
+MaxPool.grad(lambda op, g: [apply_op("MaxPoolGrad", orig_input=op.inputs[0], orig_output=op.outputs[0], grad=g,
+                                     ksize=op._attrs["ksize"], strides=op._attrs["strides"],
+                                     padding=op._attrs["padding"], explicit_paddings=op._attrs["explicit_paddings"],
+                                     data_format=op._attrs["data_format"])])
+
+
+def _max_pool_route(xn, yn, gn, g):
+    """Sends each window's gradient to the first input position holding its maximum (TF's tie rule)."""
+    xp = _pad(xn, g, _min_value(xn.dtype))
+    dxp = np.zeros(xp.shape, gn.dtype)
+    taken = np.zeros(yn.shape, bool)
+    for (_, _, xv), (_, _, dv) in zip(_taps(xp, g), _taps(dxp, g)):
+        hit = xv == yn
+        hit &= ~taken
+        taken |= hit
+        dv += np.where(hit, gn, 0)
+    return dxp[:, g.pt:g.pt + xn.shape[1], g.pl:g.pl + xn.shape[2]]
+
+
+MaxPoolGrad = define("MaxPoolGrad", "orig_input: T, orig_output: T, grad: T", "output: T",
+                     _POOL_ATTRS + ["padding: {'SAME', 'VALID', 'EXPLICIT'}", "explicit_paddings: list(int) = []",
+                                    _FMT, f"T: {_REALS} = float"])
+MaxPoolGrad.shape(lambda op: [op._inputs[0].shape])
+
+
+@MaxPoolGrad.kernel
+def _max_pool_grad_kernel(x, y, grad, *, ksize, strides, padding, explicit_paddings, data_format):
+    xn, yn, gn = (_nhwc(a, data_format) for a in (x, y, grad))
+    g = _pool_geom(xn, ksize, strides, padding, data_format, explicit_paddings)
+    return _from_nhwc(np.ascontiguousarray(_max_pool_route(xn, yn, gn, g)), data_format)
+
+
+MaxPoolGrad.grad(lambda op, g: [
+    array_ops.zeros_like(op.inputs[0]), array_ops.zeros_like(op.inputs[1]),
+    apply_op("MaxPoolGradGrad", orig_input=op.inputs[0], orig_output=op.inputs[1], grad=g,
+             **{k: op._attrs[k] for k in _POOL_KW})])
+
+MaxPoolGradGrad = define("MaxPoolGradGrad", "orig_input: T, orig_output: T, grad: T", "output: T",
+                         _POOL_ATTRS + ["padding: {'SAME', 'VALID'}", _FMT, f"T: {_REALS}"])
+MaxPoolGradGrad.shape(lambda op: [op._inputs[1].shape])
+
+
+@MaxPoolGradGrad.kernel
+def _max_pool_grad_grad_kernel(x, y, grad, *, ksize, strides, padding, data_format):
+    xn, yn, gn = (_nhwc(a, data_format) for a in (x, y, grad))
+    g = _pool_geom(xn, ksize, strides, padding, data_format)
+    xp = _pad(xn, g, _min_value(xn.dtype))
+    gp = _pad(gn, g, 0)
+    out = np.zeros(yn.shape, gn.dtype)
+    taken = np.zeros(yn.shape, bool)
+    for (_, _, xv), (_, _, gv) in zip(_taps(xp, g), _taps(gp, g)):
+        hit = (xv == yn) & ~taken
+        taken |= hit
+        out += np.where(hit, gv, 0)
+    return _from_nhwc(out, data_format)
+
+
+MaxPoolGradGrad.grad(lambda op, g: [
+    array_ops.zeros_like(op.inputs[0]), array_ops.zeros_like(op.inputs[1]),
+    apply_op("MaxPoolGrad", orig_input=op.inputs[0], orig_output=op.inputs[1], grad=g,
+             **{k: op._attrs[k] for k in _POOL_KW})])
+
+
+def _avg_counts(h, w, g, dtype):
+    """Number of real (unpadded) inputs in each output window, shaped (OH, OW, 1)."""
+    def count(size, k, s, pad, out):
+        start = np.arange(out) * s - pad
+        return np.minimum(start + k, size) - np.maximum(start, 0)
+    return (count(h, g.kh, g.sh, g.pt, g.oh)[:, None] * count(w, g.kw, g.sw, g.pl, g.ow)[None, :]).astype(
+        dtype)[:, :, None]
+
+
+AvgPool = define("AvgPool", "value: T", "output: T",
+                 _POOL_ATTRS + ["padding: {'SAME', 'VALID'}", _FMT, f"T: {_FLOATS}"])
+AvgPool.shape(_pool_shape)
+
+
+@AvgPool.kernel
+def _avg_pool_kernel(x, *, ksize, strides, padding, data_format):
+    xn = _nhwc(x, data_format)
+    g = _pool_geom(xn, ksize, strides, padding, data_format)
+    xp = _pad(xn, g, 0)
+    out = None
+    for _, _, view in _taps(xp, g):
+        out = view.copy() if out is None else out.__iadd__(view)
+    out /= _avg_counts(xn.shape[1], xn.shape[2], g, x.dtype)
+    return _from_nhwc(out, data_format)
+
+
+AvgPool.grad(lambda op, g: [apply_op("AvgPoolGrad", orig_input_shape=array_ops.shape(op.inputs[0]), grad=g,
+                                     **{k: op._attrs[k] for k in _POOL_KW})])
+
+AvgPoolGrad = define("AvgPoolGrad", "orig_input_shape: int32, grad: T", "output: T",
+                     _POOL_ATTRS + ["padding: {'SAME', 'VALID'}", _FMT, f"T: {_FLOATS}"])
+AvgPoolGrad.shape(lambda op: [shape_from_tensor(op._inputs[0])])
+
+
+@AvgPoolGrad.kernel
+def _avg_pool_grad_kernel(orig_input_shape, grad, *, ksize, strides, padding, data_format):
+    sizes = [int(v) for v in orig_input_shape]
+    n, h, w, c = (sizes[0], sizes[2], sizes[3], sizes[1]) if data_format == "NCHW" else sizes
+    kh, kw = _spatial(ksize, data_format)
+    g = _Geom(h, w, kh, kw, strides, None, padding, None, data_format)
+    gn = _nhwc(grad, data_format) / _avg_counts(h, w, g, grad.dtype)
+    dxp = np.zeros((n, h + g.pt + g.pb, w + g.pl + g.pr, c), grad.dtype)
+    for _, _, view in _taps(dxp, g):
+        view += gn
+    return _from_nhwc(np.ascontiguousarray(dxp[:, g.pt:g.pt + h, g.pl:g.pl + w]), data_format)
+
+
+AvgPoolGrad.grad(lambda op, g: [array_ops.stop_gradient(op.inputs[0]),
+                                apply_op("AvgPool", value=g, **{k: op._attrs[k] for k in _POOL_KW})])
+
+
+# ==== losses and normalisation ================================================================
+L2Loss = define("L2Loss", "t: T", "output: T", [f"T: {_FLOATS}"])
+L2Loss.shape(lambda op: [ts.TensorShape([])])
+L2Loss.kernel(lambda t: np.asarray(np.vdot(t, t) / 2 if t.dtype.kind == "f" else np.sum(t * t) / 2, dtype=t.dtype))
+L2Loss.grad(lambda op, g: [op.inputs[0] * g])
+
+_BN_FMT = "data_format: {'NHWC', 'NCHW', 'NDHWC', 'NCDHW'} = 'NHWC'"
+FusedBatchNormV3 = define(
+    "FusedBatchNormV3", "x: T, scale: U, offset: U, mean: U, variance: U",
+    "y: T, batch_mean: U, batch_variance: U, reserve_space_1: U, reserve_space_2: U, reserve_space_3: U",
+    ["T: {half, bfloat16, float}", "U: {bfloat16, float}", "epsilon: float = 0.0001",
+     "exponential_avg_factor: float = 1.0", _BN_FMT, "is_training: bool = true"])
+
+
+@FusedBatchNormV3.shape
+def _fused_bn_shape(op):
+    x = op._inputs[0].shape
+    if x.ndims is not None and x.ndims not in (4, 5):
+        raise ValueError(f"Shape must be rank 4 but is rank {x.ndims} for '{op.name}' (op: 'FusedBatchNormV3')")
+    c = None
+    if x.ndims is not None:
+        c = x[1 if op._attrs["data_format"].startswith("NC") else -1]
+    for t in op._inputs[1:3]:
+        if t.shape.ndims == 1:
+            c = ts.as_dimension(c).merge_with(t.shape[0]) if c is not None else t.shape[0]
+    v = ts.TensorShape([c])
+    return [x, v, v, v, v, ts.unknown_shape(1)]
+
+
+def _bn_axes(x, data_format):
+    """Reduction axes and the shape that broadcasts a per-channel vector against ``x``."""
+    if data_format.startswith("NC"):
+        return (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+    return tuple(range(x.ndim - 1)), (-1,)
+
+
+@FusedBatchNormV3.kernel
+def _fused_bn_kernel(x, scale, offset, mean, variance, *, epsilon, exponential_avg_factor, data_format,
+                     is_training):
+    axes, bshape = _bn_axes(x, data_format)
+    xf = x.astype(np.float32, copy=False)
+    if is_training:
+        n = max(int(np.prod([x.shape[a] for a in axes])), 1)
+        bm = xf.mean(axis=axes, dtype=np.float32)
+        centered = xf - bm.reshape(bshape)
+        bv = (centered * centered).mean(axis=axes)
+        inv = (1.0 / np.sqrt(bv + np.float32(epsilon))).astype(np.float32)
+        y = centered * (scale * inv).reshape(bshape) + offset.reshape(bshape)
+        unbiased = bv * (n / max(n - 1, 1))
+        f = np.float32(exponential_avg_factor)
+        if f != 1 and mean.size:
+            out_m, out_v = (1 - f) * mean + f * bm, (1 - f) * variance + f * unbiased
+        else:
+            out_m, out_v = bm, unbiased
+        return (y.astype(x.dtype, copy=False), out_m.astype(np.float32), out_v.astype(np.float32),
+                bm.astype(np.float32), bv.astype(np.float32), np.zeros(0, np.float32))
+    inv = (1.0 / np.sqrt(variance + np.float32(epsilon))).astype(np.float32)
+    y = (xf - mean.reshape(bshape)) * (scale * inv).reshape(bshape) + offset.reshape(bshape)
+    return (y.astype(x.dtype, copy=False), mean, variance, mean, variance, np.zeros(0, np.float32))
+
+
+@FusedBatchNormV3.grad
+def _fused_bn_grad(op, *grads):
+    x, scale = op.inputs[0], op.inputs[1]
+    training = op._attrs["is_training"]
+    dx, dscale, doffset, _, _ = apply_op(
+        "FusedBatchNormGradV3", y_backprop=grads[0], x=x, scale=scale,
+        reserve_space_1=op.outputs[3] if training else op.inputs[3],
+        reserve_space_2=op.outputs[4] if training else op.inputs[4], reserve_space_3=op.outputs[5],
+        epsilon=op._attrs["epsilon"], data_format=op._attrs["data_format"], is_training=training)
+    return [dx, dscale, doffset, None, None]
+
+
+FusedBatchNormGradV3 = define(
+    "FusedBatchNormGradV3", "y_backprop: T, x: T, scale: float, reserve_space_1: U, reserve_space_2: U, "
+    "reserve_space_3: U", "x_backprop: T, scale_backprop: U, offset_backprop: U, reserve_space_4: U, "
+    "reserve_space_5: U", ["T: {half, bfloat16, float}", "U: {float}", "epsilon: float = 0.0001", _BN_FMT,
+                           "is_training: bool = true"])
+
+
+@FusedBatchNormGradV3.shape
+def _fused_bn_grad_shape(op):
+    v = op._inputs[2].shape
+    return [op._inputs[1].shape, v, v, ts.unknown_shape(1), ts.unknown_shape(1)]
+
+
+@FusedBatchNormGradV3.kernel
+def _fused_bn_grad_kernel(dy, x, scale, mean, var, _reserve3, *, epsilon, data_format, is_training):
+    axes, bshape = _bn_axes(x, data_format)
+    dyf, xf = dy.astype(np.float32, copy=False), x.astype(np.float32, copy=False)
+    inv = (1.0 / np.sqrt(var + np.float32(epsilon))).astype(np.float32)
+    xhat = (xf - mean.reshape(bshape)) * inv.reshape(bshape)
+    doffset = dyf.sum(axis=axes)
+    dscale = (dyf * xhat).sum(axis=axes)
+    if is_training:
+        n = max(int(np.prod([x.shape[a] for a in axes])), 1)
+        dx = (scale * inv).reshape(bshape) * (dyf - (doffset / n).reshape(bshape) - xhat * (dscale / n).reshape(bshape))
+    else:
+        dx = dyf * (scale * inv).reshape(bshape)
+    empty = np.zeros(0, np.float32)
+    return dx.astype(dy.dtype, copy=False), dscale.astype(np.float32), doffset.astype(np.float32), empty, empty
+
+
+FusedBatchNormGradV3.no_gradient()  # second derivatives of fused batch norm are not provided
+
+
+def _window_sum_last(a, r):
+    """Sum over a window of +-r along the last axis (clipped at the edges), via cumulative sums."""
+    c = np.cumsum(a, axis=-1, dtype=a.dtype)
+    c = np.concatenate([np.zeros(a.shape[:-1] + (1,), a.dtype), c], axis=-1)
+    d = a.shape[-1]
+    idx = np.arange(d)
+    return c[..., np.minimum(idx + r + 1, d)] - c[..., np.maximum(idx - r, 0)]
+
+
+_LRN_ATTRS = ["depth_radius: int = 5", "bias: float = 1.0", "alpha: float = 1.0", "beta: float = 0.5",
+              "T: {half, bfloat16, float} = float"]
+LRN = define("LRN", "input: T", "output: T", _LRN_ATTRS)
+
+
+@LRN.shape
+def _lrn_shape(op):
+    s = op._inputs[0].shape
+    if s.ndims is not None and s.ndims != 4:
+        raise ValueError(f"Shape must be rank 4 but is rank {s.ndims} for '{op.name}' (op: 'LRN')")
+    return [s]
+
+
+def _lrn_norm(x, depth_radius, bias, alpha):
+    x64 = x.astype(np.float64)
+    return bias + alpha * _window_sum_last(x64 * x64, depth_radius)
+
+
+@LRN.kernel
+def _lrn_kernel(x, *, depth_radius, bias, alpha, beta):
+    return (x / _lrn_norm(x, depth_radius, bias, alpha) ** beta).astype(x.dtype)
+
+
+LRN.grad(lambda op, g: [apply_op("LRNGrad", input_grads=g, input_image=op.inputs[0], output_image=op.outputs[0],
+                                 **{k: op._attrs[k] for k in ("depth_radius", "bias", "alpha", "beta")})])
+
+LRNGrad = define("LRNGrad", "input_grads: T, input_image: T, output_image: T", "output: T", _LRN_ATTRS)
+LRNGrad.shape(lambda op: [op._inputs[1].shape])
+
+
+@LRNGrad.kernel
+def _lrn_grad_kernel(dy, x, y, *, depth_radius, bias, alpha, beta):
+    norm = _lrn_norm(x, depth_radius, bias, alpha)
+    dy64, x64 = dy.astype(np.float64), x.astype(np.float64)
+    y64 = x64 * norm ** -beta  # recomputed in float64 rather than trusting the float32 output
+    inner = _window_sum_last(dy64 * y64 / norm, depth_radius)
+    return (dy64 * norm ** -beta - 2.0 * alpha * beta * x64 * inner).astype(dy.dtype)
+
+
+LRNGrad.no_gradient()  # TF does not differentiate LRNGrad either
+
+InTopKV2 = define("InTopKV2", "predictions: float, targets: T, k: T", "precision: bool", ["T: {int32, int64} = int32"])
+InTopKV2.shape(lambda op: [ts.TensorShape([op._inputs[0].shape[0] if op._inputs[0].shape.ndims else None])])
+InTopKV2.no_gradient()
+
+
+@InTopKV2.kernel
+def _in_top_k_kernel(predictions, targets, k):
+    if predictions.ndim != 2 or targets.ndim != 1 or predictions.shape[0] != targets.shape[0]:
+        raise errors.InvalidArgumentError(None, None, f"First dimension of predictions {predictions.shape[0]} "
+                                          f"must match length of targets {targets.shape[0]}")
+    n = predictions.shape[1]
+    ok = (targets >= 0) & (targets < n)
+    t = np.where(ok, targets, 0)
+    target_pred = predictions[np.arange(len(t)), t]
+    ok &= np.isfinite(target_pred)
+    more = (predictions > target_pred[:, None]).sum(axis=1)
+    return ok & (more < int(k))
+
+
+# ==== helpers used by gradients ===============================================================
+def _reduce_sum(x, axis, keepdims=False):
+    from deferflow.ops import math_ops
+    return math_ops.reduce_sum(x, axis, keepdims=keepdims)
+
+
+# ==== Python wrappers (tf.nn.*) ===============================================================
+def relu(features, name=None):
+    return apply_op("Relu", name=name, features=features)
+
+
+def relu6(features, name=None):
+    with ops.name_scope(name, "Relu6", [features]) as name:
+        return apply_op("Relu6", name=name, features=convert_to_tensor(features, name="features"))
+
+
+def elu(features, name=None):
+    return apply_op("Elu", name=name, features=features)
+
+
+def selu(features, name=None):
+    return apply_op("Selu", name=name, features=features)
+
+
+def leaky_relu(features, alpha=0.2, name=None):
+    with ops.name_scope(name, "LeakyRelu", [features, alpha]) as name:
+        features = convert_to_tensor(features, name="features")
+        if features.dtype.is_integer:
+            features = array_ops.cast(features, dtypes.float32)
+        if isinstance(alpha, np.ndarray):
+            alpha = alpha.item()
+        return apply_op("LeakyRelu", name=name, features=features, alpha=alpha)
+
+
+def softplus(features, name=None):
+    return apply_op("Softplus", name=name, features=features)
+
+
+def _softmax_along(op_type, logits, axis, name):
+    logits = convert_to_tensor(logits)
+    nd = logits.shape.ndims
+    if axis is None or axis == -1 or (nd is not None and axis == nd - 1):
+        return apply_op(op_type, name=name, logits=logits)
+    if nd is None:
+        raise ValueError("softmax along a non-last axis needs a known rank")
+    if not -nd <= axis < nd:
+        raise errors.InvalidArgumentError(None, None, f"`axis` must be in the range [{-nd}, {nd}) where {nd} is "
+                                          f"the number of dimensions in the input. Received: axis={axis}")
+    axis %= nd
+    perm = list(range(nd))
+    perm[axis], perm[-1] = perm[-1], perm[axis]
+    swapped = apply_op("Transpose", x=logits, perm=perm)
+    out = apply_op(op_type, logits=swapped)
+    return apply_op("Transpose", name=name, x=out, perm=perm)
+
+
+def softmax(logits, axis=None, name=None, dim=None):
+    return _softmax_along("Softmax", logits, dim if axis is None else axis, name)
+
+
+def log_softmax(logits, axis=None, name=None, dim=None):
+    return _softmax_along("LogSoftmax", logits, dim if axis is None else axis, name)
+
+
+def softmax_cross_entropy_with_logits_v2(labels, logits, axis=None, name=None, dim=None):
+    """Per-example softmax cross entropy; gradients flow into ``labels`` as well."""
+    axis = dim if axis is None else axis
+    axis = -1 if axis is None else axis
+    with ops.name_scope(name, "softmax_cross_entropy_with_logits", [logits, labels]) as name:
+        logits = convert_to_tensor(logits, name="logits")
+        labels = convert_to_tensor(labels, name="labels", dtype=logits.dtype.base_dtype)
+        nd = logits.shape.ndims
+        if nd is None:
+            raise ValueError("softmax_cross_entropy_with_logits needs logits of known rank")
+        if axis % max(nd, 1) != nd - 1:
+            perm = list(range(nd))
+            perm[axis % nd], perm[-1] = perm[-1], perm[axis % nd]
+            logits = apply_op("Transpose", x=logits, perm=perm)
+            labels = apply_op("Transpose", x=labels, perm=perm)
+        if nd == 2:
+            cost, _ = apply_op("SoftmaxCrossEntropyWithLogits", name=name, features=logits, labels=labels)
+            return cost
+        shape = array_ops.shape(logits)
+        flat_logits = array_ops.reshape(logits, [-1, _last_dim(logits)])
+        flat_labels = array_ops.reshape(labels, [-1, _last_dim(labels)])
+        cost, _ = apply_op("SoftmaxCrossEntropyWithLogits", features=flat_logits, labels=flat_labels)
+        static = logits.shape.as_list()[:-1]
+        out_shape = static if None not in static else array_ops.strided_slice(shape, [0], [nd - 1])
+        return array_ops.reshape(cost, out_shape, name=name)
+
+
+def _last_dim(t):
+    d = t.shape[-1].value if t.shape.ndims else None
+    return d if d is not None else array_ops.strided_slice(array_ops.shape(t), [-1], [0], end_mask=1)
+
+
+def softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, dim=-1, name=None, axis=None):
+    """TF1's version: no gradient flows into ``labels``."""
+    if _sentinel is not None or labels is None or logits is None:
+        raise ValueError("Only call `softmax_cross_entropy_with_logits` with named arguments (labels=..., "
+                         "logits=..., ...)")
+    axis = dim if axis is None else axis
+    with ops.name_scope(name, "softmax_cross_entropy_with_logits_sg", [logits, labels]) as name:
+        labels = array_ops.stop_gradient(labels, name="labels_stop_gradient")
+    return softmax_cross_entropy_with_logits_v2(labels=labels, logits=logits, axis=axis, name=name)
+
+
+def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, name=None):
+    """Per-example cross entropy against integer class ids."""
+    if _sentinel is not None or labels is None or logits is None:
+        raise ValueError("Only call `sparse_softmax_cross_entropy_with_logits` with named arguments (labels=..., "
+                         "logits=..., ...)")
+    with ops.name_scope(name, "SparseSoftmaxCrossEntropyWithLogits", [labels, logits]):
+        labels = convert_to_tensor(labels)
+        logits = convert_to_tensor(logits)
+        if logits.dtype.base_dtype == dtypes.float16:
+            logits = array_ops.cast(logits, dtypes.float32)
+        ls, ll = labels.shape, logits.shape
+        if ls.ndims is not None and ll.ndims is not None:
+            if ls.ndims != ll.ndims - 1:
+                raise ValueError(f"Rank mismatch: Rank of labels (received {ls.ndims}) should equal rank of logits "
+                                 f"minus 1 (received {ll.ndims}).")
+            if not ls.is_compatible_with(ll[:-1]):
+                raise ValueError(f"`labels.shape` must equal `logits.shape` except for the last dimension. Received:"
+                                 f" labels.shape={ls} and logits.shape={ll}")
+        if ll.ndims == 2:
+            cost, _ = apply_op("SparseSoftmaxCrossEntropyWithLogits", name="xentropy", features=logits,
+                               labels=labels)
+            return cost
+        n_cls = _last_dim(logits)
+        flat_logits = array_ops.reshape(logits, [-1, n_cls])
+        flat_labels = array_ops.reshape(labels, [-1])
+        cost, _ = apply_op("SparseSoftmaxCrossEntropyWithLogits", name="xentropy", features=flat_logits,
+                           labels=flat_labels)
+        static = ls.as_list() if ls.ndims is not None else None
+        return array_ops.reshape(cost, static if static is not None and None not in static
+                                 else array_ops.shape(labels))
+
+
+def bias_add(value, bias, data_format=None, name=None):
+    with ops.name_scope(name, "BiasAdd", [value, bias]) as name:
+        value = convert_to_tensor(value, name="input")
+        bias = convert_to_tensor(bias, dtype=value.dtype.base_dtype, name="bias")
+        fmt = data_format.decode() if isinstance(data_format, bytes) else data_format
+        if fmt is not None and fmt.startswith("NC") and fmt != "NCHW":
+            fmt = "NCHW"
+        elif fmt is not None and fmt != "NCHW":
+            fmt = "NHWC"
+        return apply_op("BiasAdd", name=name, value=value, bias=bias, data_format=fmt or "NHWC")
+
+
+def _hw_list(v, n, data_format, name):
+    """TF's ``_get_sequence``: an int or list of 1, 2 or 4 ints as the 4-element attr."""
+    if v is None:
+        return [1, 1, 1, 1]
+    if isinstance(v, numbers.Integral):
+        v = [int(v)]
+    v = [int(x) for x in v]
+    if len(v) == 1:
+        v = v * n
+    if len(v) == n:
+        return [1, 1] + v if data_format.startswith("NC") else [1] + v + [1]
+    if len(v) == n + 2:
+        return v
+    raise ValueError(f"{name} should be of length 1, {n} or {n + 2} but was {len(v)}")
+
+
+def _padding_attrs(padding, data_format):
+    """``padding`` as TF's (padding, explicit_paddings) attrs; lists of pairs mean EXPLICIT."""
+    if isinstance(padding, (list, tuple)):
+        pairs = [list(p) for p in padding]
+        if len(pairs) != 4:
+            raise ValueError(f"When padding is a list, it must have 4 elements, got {padding}")
+        n_ax, c_ax = (0, 1) if data_format == "NCHW" else (0, 3)
+        if pairs[n_ax] != [0, 0] or pairs[c_ax] != [0, 0]:
+            raise ValueError(f"Nonzero explicit padding in the batch or depth dimensions is not supported: "
+                             f"{padding}")
+        return "EXPLICIT", [int(x) for p in pairs for x in p]
+    if isinstance(padding, bytes):
+        padding = padding.decode()
+    padding = padding.upper() if isinstance(padding, str) else padding
+    if padding not in ("SAME", "VALID"):
+        raise ValueError(f"padding must be 'SAME', 'VALID' or a list of explicit paddings, got {padding!r}")
+    return padding, []
+
+
+def conv2d(input, filter=None, strides=None, padding=None, use_cudnn_on_gpu=True, data_format="NHWC",  # noqa: A002
+           dilations=(1, 1, 1, 1), name=None, filters=None):
+    """2-D convolution (cross-correlation) of NHWC or NCHW ``input`` with an HWIO ``filter``."""
+    filter = filters if filter is None else filter  # noqa: A001
+    if filter is None:
+        raise ValueError("conv2d: `filter` (or `filters`) is required")
+    data_format = data_format or "NHWC"
+    pad, explicit = _padding_attrs(padding, data_format)
+    return apply_op("Conv2D", name=name, input=input, filter=filter,
+                    strides=_hw_list(strides, 2, data_format, "strides"), use_cudnn_on_gpu=use_cudnn_on_gpu,
+                    padding=pad, explicit_paddings=explicit, data_format=data_format,
+                    dilations=_hw_list(dilations, 2, data_format, "dilations"))
+
+
+def conv2d_backprop_input(input_sizes, filter=None, out_backprop=None, strides=None, padding=None,  # noqa: A002
+                          use_cudnn_on_gpu=True, data_format="NHWC", dilations=(1, 1, 1, 1), name=None,
+                          filters=None):
+    filter = filters if filter is None else filter  # noqa: A001
+    pad, explicit = _padding_attrs(padding, data_format)
+    return apply_op("Conv2DBackpropInput", name=name, input_sizes=input_sizes, filter=filter,
+                    out_backprop=out_backprop, strides=_hw_list(strides, 2, data_format, "strides"),
+                    use_cudnn_on_gpu=use_cudnn_on_gpu, padding=pad, explicit_paddings=explicit,
+                    data_format=data_format, dilations=_hw_list(dilations, 2, data_format, "dilations"))
+
+
+def conv2d_backprop_filter(input, filter_sizes, out_backprop, strides, padding, use_cudnn_on_gpu=True,  # noqa: A002
+                           data_format="NHWC", dilations=(1, 1, 1, 1), name=None):
+    pad, explicit = _padding_attrs(padding, data_format)
+    return apply_op("Conv2DBackpropFilter", name=name, input=input, filter_sizes=filter_sizes,
+                    out_backprop=out_backprop, strides=_hw_list(strides, 2, data_format, "strides"),
+                    use_cudnn_on_gpu=use_cudnn_on_gpu, padding=pad, explicit_paddings=explicit,
+                    data_format=data_format, dilations=_hw_list(dilations, 2, data_format, "dilations"))
+
+
+def conv2d_transpose(value=None, filter=None, output_shape=None, strides=None, padding="SAME",  # noqa: A002
+                     data_format="NHWC", name=None, input=None, filters=None, dilations=None):  # noqa: A002
+    """The transpose (gradient) of conv2d: ``filter`` is [h, w, out_channels, in_channels]."""
+    value = input if value is None else value
+    filter = filters if filter is None else filter  # noqa: A001
+    with ops.name_scope(name, "conv2d_transpose", [value, filter, output_shape]) as name:
+        value = convert_to_tensor(value, name="value")
+        filter = convert_to_tensor(filter, name="filter")  # noqa: A001
+        output_shape = convert_to_tensor(output_shape, dtype=dtypes.int32, name="output_shape") \
+            if not isinstance(output_shape, ops.Tensor) else output_shape
+        axis = 1 if data_format == "NCHW" else 3
+        if value.shape.ndims and filter.shape.ndims and value.shape[axis].value is not None and \
+                filter.shape[3].value is not None and value.shape[axis].value != filter.shape[3].value:
+            raise ValueError(f"input channels does not match filter's input channels, {value.shape[axis]} != "
+                             f"{filter.shape[3]}")
+        return conv2d_backprop_input(output_shape, filter, value, strides=strides, padding=padding,
+                                     data_format=data_format, dilations=dilations or (1, 1, 1, 1), name=name)
+
+
+def depthwise_conv2d_native(input, filter, strides, padding, data_format="NHWC", dilations=(1, 1, 1, 1),  # noqa: A002
+                            name=None):
+    pad, explicit = _padding_attrs(padding, data_format)
+    return apply_op("DepthwiseConv2dNative", name=name, input=input, filter=filter,
+                    strides=_hw_list(strides, 2, data_format, "strides"), padding=pad, explicit_paddings=explicit,
+                    data_format=data_format, dilations=_hw_list(dilations, 2, data_format, "dilations"))
+
+
+def depthwise_conv2d(input, filter, strides, padding, rate=None, name=None, data_format=None,  # noqa: A002
+                     dilations=None):
+    """Depthwise 2-D convolution; ``rate`` (or ``dilations``) gives the atrous rate."""
+    rate = dilations if rate is None else rate
+    data_format = data_format or "NHWC"
+    with ops.name_scope(name, "depthwise", [input, filter]) as name:
+        return depthwise_conv2d_native(input, filter, strides, padding, data_format=data_format,
+                                       dilations=_hw_list(rate or 1, 2, data_format, "dilations"), name=name)
+
+
+def _pool(op_type, value, ksize, strides, padding, data_format, name):
+    data_format = data_format or "NHWC"
+    attrs = {}
+    if op_type == "MaxPool":
+        pad, explicit = _padding_attrs(padding, data_format)
+        attrs["explicit_paddings"] = explicit
+    else:
+        pad, _ = _padding_attrs(padding, data_format)
+    return apply_op(op_type, name=name, **{"input" if op_type == "MaxPool" else "value": value},
+                    ksize=_hw_list(ksize, 2, data_format, "ksize"), strides=_hw_list(strides, 2, data_format,
+                                                                                     "strides"),
+                    padding=pad, data_format=data_format, **attrs)
+
+
+def max_pool(value, ksize, strides, padding, data_format="NHWC", name=None, input=None):  # noqa: A002
+    value = input if value is None else value
+    with ops.name_scope(name, "MaxPool", [value]) as name:
+        return _pool("MaxPool", convert_to_tensor(value, name="input"), ksize, strides, padding, data_format, name)
+
+
+def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):  # noqa: A002
+    return max_pool(input, ksize, strides, padding, data_format, name)
+
+
+def avg_pool(value, ksize, strides, padding, data_format="NHWC", name=None, input=None):  # noqa: A002
+    value = input if value is None else value
+    with ops.name_scope(name, "AvgPool", [value]) as name:
+        return _pool("AvgPool", convert_to_tensor(value, name="input"), ksize, strides, padding, data_format, name)
+
+
+avg_pool2d = avg_pool
+
+
+def l2_loss(t, name=None):
+    return apply_op("L2Loss", name=name, t=t)
+
+
+def fused_batch_norm(x, scale, offset, mean=None, variance=None, epsilon=0.001, data_format="NHWC", is_training=True,
+                     name=None, exponential_avg_factor=1.0):
+    """Batch normalisation as one ``FusedBatchNormV3`` op; returns (y, mean, variance)."""
+    if (not is_training or exponential_avg_factor != 1.0) and (mean is None or variance is None):
+        raise ValueError(f"Both `mean` and `variance` must be a 1D tensor when is_training is False or "
+                         f"exponential_avg_factor != 1.0. Received: mean {mean!r} and variance {variance!r}")
+    with ops.name_scope(name, "FusedBatchNorm", [x, scale, offset]) as name:
+        x = convert_to_tensor(x, name="input")
+        scale = convert_to_tensor(scale, name="scale")
+        offset = convert_to_tensor(offset, name="offset")
+        if mean is None:
+            mean = array_ops.constant(np.zeros(0, np.float32))
+        if variance is None:
+            variance = array_ops.constant(np.zeros(0, np.float32))
+        # TF applies a minimum epsilon of 1.001e-5 (cuDNN's lower bound) on every device
+        epsilon = epsilon if epsilon > 1.001e-5 else 1.001e-5
+        y, m, v, _, _, _ = apply_op("FusedBatchNormV3", name=name, x=x, scale=scale, offset=offset, mean=mean,
+                                    variance=variance, epsilon=epsilon,
+                                    exponential_avg_factor=exponential_avg_factor, data_format=data_format,
+                                    is_training=is_training)
+        return y, m, v
+
+
+def local_response_normalization(input, depth_radius=5, bias=1, alpha=1, beta=0.5, name=None):  # noqa: A002
+    return apply_op("LRN", name=name, input=input, depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta)
+
+
+lrn = local_response_normalization
+
+
+def in_top_k(predictions, targets, k, name=None):
+    with ops.name_scope(name, "in_top_k"):
+        targets = convert_to_tensor(targets)
+        return apply_op("InTopKV2", name=name, predictions=predictions, targets=targets,
+                        k=convert_to_tensor(k, dtype=targets.dtype.base_dtype))
