@@ -42,6 +42,9 @@ from deferflow.ops.init_ops import (constant_initializer, glorot_normal_initiali
                                     ones_initializer, random_normal_initializer, random_uniform_initializer,
                                     truncated_normal_initializer, variance_scaling_initializer, zeros_initializer)
 from deferflow.ops import init_ops as initializers
+from deferflow.ops import io_ops as _io_ops  # registers SaveV2/RestoreV2/... for imported graphs too
+from deferflow.ops.partitioned import (PartitionedVariable, fixed_size_partitioner, min_max_variable_partitioner,
+                                       variable_axis_size_partitioner)
 from deferflow import nn, train
 from deferflow import io, python_io, summary
 from deferflow.formats.protos import Event, SessionLog, Summary, SummaryMetadata

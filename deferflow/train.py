@@ -2,3 +2,11 @@
 from deferflow.training.global_step import (assert_global_step, create_global_step, get_global_step,
                                             get_or_create_global_step, global_step)
 from deferflow.training.summary_io import summary_iterator
+from deferflow.formats.protos import CheckpointState, SaverDef
+from deferflow.training.saver import BulkSaverBuilder, Saver, SaverBuilder  # noqa: F401
+from deferflow.training.checkpoint_management import (checkpoint_exists, generate_checkpoint_state_proto,
+                                                       get_checkpoint_mtimes, get_checkpoint_state,
+                                                       latest_checkpoint, remove_checkpoint,
+                                                       update_checkpoint_state)
+from deferflow.training.checkpoint_utils import (NewCheckpointReader, init_from_checkpoint, list_variables,
+                                                 load_checkpoint, load_variable)
