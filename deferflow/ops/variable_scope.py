@@ -192,7 +192,7 @@ def _unique_var_scope_name(store, prefix, default_name):
     else:
         unique = name
     store.variable_scopes_count[name] = count + 1
-    return unique.rsplit("/", 1)[-1]
+    return unique[len(prefix) + 1:] if prefix else unique  # default names may hold "/" (slots: "w/Adam")
 
 
 def _bump_counts(store, name):
@@ -241,7 +241,8 @@ def variable_scope(name_or_scope, default_name=None, values=None, initializer=No
         if ns is not None:
             name_ctx = g.name_scope(ns if ns else None)
         else:
-            name_ctx = g.name_scope(full_name.rsplit("/", 1)[-1])
+            name_ctx = g.name_scope(full_name[len(old.name) + 1:] if old.name and full_name.startswith(
+                old.name + "/") else full_name.rsplit("/", 1)[-1])
     else:
         name_ctx = contextlib.nullcontext(g.get_name_scope() + "/" if g.get_name_scope() else "")
     with name_ctx as scope_name:
