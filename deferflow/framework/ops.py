@@ -601,7 +601,7 @@ def _merge_device(outer, inner):
             if ":" in part:
                 k, _, v = part.partition(":")
                 k = k.lower()
-                out["device" if k in ("cpu", "gpu", "device", "tpu") else k] = part if k != "device" else v
+                out["device" if k in ("cpu", "gpu", "device", "tpu") else k] = part  # "/device:CPU:0" stays whole
         return out
     f = fields(outer)
     f.update(fields(inner))
