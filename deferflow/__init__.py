@@ -28,6 +28,20 @@ from deferflow.ops.math_ops import (abs, add, div, divide, equal, exp, floordiv,
                                     reduce_any, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum,
                                     sqrt, square, squared_difference, subtract, truediv)
 from deferflow.ops.math_ops import range_ as range  # noqa: A001 - TF's name
+from deferflow.ops.array_ops import (broadcast_to, check_numerics, dynamic_stitch, ensure_shape, expand_dims,
+                                     gather_nd, identity_n, invert_permutation, matrix_transpose, meshgrid, one_hot,
+                                     pad, rank, reverse, reverse_v2, scatter_nd, sequence_mask, setdiff1d, shape_n,
+                                     size, split, tile, transpose, unique, unstack)
+from deferflow.ops.array_ops import slice_ as slice  # noqa: A001 - TF's name
+from deferflow.ops.math_ops import (accumulate_n, acos, add_n, argmax, argmin, asin, atan, atan2, ceil,
+                                    clip_by_global_norm, clip_by_norm, clip_by_value, cos, cosh, count_nonzero,
+                                    cumprod, cumsum, div_no_nan, einsum, erf, expm1, floor, global_norm, is_finite,
+                                    is_inf, is_nan, lin_space, linspace, log1p, realdiv, reciprocal, reduce_logsumexp,
+                                    rint, round, rsqrt, scalar_mul, sigmoid, sign, sin, sinh, tan, tanh, tensordot,
+                                    to_bfloat16, to_double, to_float, to_int32, to_int64, truncatediv, truncatemod,
+                                    unsorted_segment_sum, where, where_v2)
+from deferflow.gradients import UnconnectedGradients, gradients, hessians
+from deferflow import linalg, math  # noqa: A004 - tf.math
 from deferflow.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
 from deferflow.ops.state_ops import assign, assign_add, assign_sub
 from deferflow.ops.control_flow_ops import group, no_op, tuple, with_dependencies  # noqa: A004

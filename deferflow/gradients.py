@@ -3,32 +3,48 @@
 Gradient ops go under TF's names (``gradients/<op>_grad/...``). Inputs of broadcasting ops get their
 gradients summed back to their own shapes here, once, not in every op's gradient function.
 """
+import enum
+
 import numpy as np
 
 from deferflow.framework import dtypes, op_registry, ops
 from deferflow.framework.ops import Tensor, convert_to_tensor
 
 
+class UnconnectedGradients(enum.Enum):
+    """What ``tf.gradients`` returns for an x that no y depends on."""
+    NONE = "none"
+    ZERO = "zero"
+
+
 def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
-def _reachable_forward(xs_ops, stop_ops):
+def _is_trainable(t):
+    """Gradients flow only through float, complex, resource and variant tensors (TF's IsTrainable)."""
+    dt = t.dtype.base_dtype
+    return dt.is_floating or dt.is_complex or dt in (dtypes.resource, dtypes.variant)
+
+
+def _reachable_forward(xs_ops):
+    """Ops reachable from the xs' ops through trainable tensors."""
     seen = set()
     stack = list(xs_ops)
     while stack:
         op = stack.pop()
-        if op in seen or op in stop_ops:
+        if op in seen:
             continue
         seen.add(op)
         for t in op._outputs:
-            stack.extend(c for c in t._consumers if c not in seen)
+            if _is_trainable(t):
+                stack.extend(c for c in t._consumers if c not in seen)
     return seen
 
 
-def _between(ys, xs, stop_ops):
+def _between(ys, xs):
     """Ops on a path from some x to some y (data edges only)."""
-    fwd = _reachable_forward({x.op for x in xs}, stop_ops)
+    fwd = _reachable_forward({x.op for x in xs})
     between = set()
     stack = [y.op for y in ys if y.op in fwd]
     while stack:
@@ -36,9 +52,7 @@ def _between(ys, xs, stop_ops):
         if op in between:
             continue
         between.add(op)
-        for t in op._inputs:
-            if t.op in fwd and t.op not in between:
-                stack.append(t.op)
+        stack.extend(t.op for t in op._inputs if t.op in fwd and t.op not in between)
     return between
 
 
@@ -59,7 +73,7 @@ def reduce_to_shape(grad, like):
     return array_ops.reshape(math_ops.reduce_sum(grad, rx), sx)
 
 
-def _aggregate(grads, name):
+def _aggregate(grads):
     grads = [g for g in grads if g is not None]
     if not grads:
         return None
@@ -67,99 +81,132 @@ def _aggregate(grads, name):
         return grads[0]
     if any(getattr(g, "_is_indexed_slices", False) for g in grads):
         grads = [g._dense() if getattr(g, "_is_indexed_slices", False) else g for g in grads]
-    return ops.apply_op("AddN", name=name, inputs=grads)
+    return ops.apply_op("AddN", inputs=grads)
+
+
+def _aggregated(acc, t):
+    """The summed gradient of ``t`` (summed once, then reused)."""
+    if t not in acc:
+        return None
+    g = _aggregate(acc[t])
+    acc[t] = [g]
+    return g
+
+
+def _check_unconnected(mode):
+    if isinstance(mode, UnconnectedGradients):
+        return mode
+    try:
+        return UnconnectedGradients(mode)
+    except ValueError:
+        raise ValueError(f"Unknown value for unconnected_gradients: {mode!r}") from None
+
+
+def _default_grad_ys(ys, grad_ys):
+    from deferflow.ops import array_ops
+    out = []
+    for i, (y, gy) in enumerate(zip(ys, grad_ys)):
+        if gy is None:
+            if y.dtype.base_dtype.is_complex:
+                raise TypeError(f"Gradients of complex tensors ({y}) must set grad_ys (y.dtype = "
+                                f"{y.dtype.base_dtype!r})")
+            s = array_ops.shape(y)
+            with ops.name_scope(f"grad_ys_{i}") as scope:  # TF's ones(shape, name=grad_ys_i)
+                out.append(array_ops.fill(s, array_ops.constant(1, dtype=y.dtype.base_dtype), name=scope))
+            continue
+        gy = convert_to_tensor(gy, dtype=y.dtype.base_dtype if not isinstance(gy, Tensor) else None)
+        yd, gd = y.dtype.base_dtype, gy.dtype.base_dtype
+        if yd.is_floating or yd.is_integer:
+            if not (gd.is_floating or gd.is_integer):
+                raise TypeError(f"Gradient type {gd.name} generated for real or integer-valued tensor {y} with "
+                                f"type {yd.name} must be real or integer")
+        elif yd.is_complex:
+            if not gd.is_complex:
+                raise TypeError(f"Gradient type {gd.name} generated for complex-valued tensor {y} with type "
+                                f"{yd.name} must be real")
+        elif yd == dtypes.variant:
+            if gd != dtypes.variant:
+                raise TypeError(f"Gradient type {gd.name} generated for variant tensor {y} with type {yd.name} "
+                                "must be variant")
+        elif yd != dtypes.resource:
+            raise TypeError(f"Tensor {y} with type {yd.name} must be numeric to obtain a default gradient")
+        out.append(array_ops.identity(gy, name=f"grad_ys_{i}"))
+    return out
 
 
 def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_ops=False, gate_gradients=False,
-              aggregation_method=None, stop_gradients=None, unconnected_gradients="none"):
-    """Symbolic derivatives of ``sum(ys)`` with respect to each of ``xs``."""
-    ys = [convert_to_tensor(y) if not isinstance(y, Tensor) else y for y in _as_list(ys)]
-    xs_in = _as_list(xs)
-    xs = [ops.convert_to_tensor(x, as_ref=True) if not isinstance(x, Tensor) else x for x in xs_in]
+              aggregation_method=None, stop_gradients=None, unconnected_gradients=UnconnectedGradients.NONE):
+    """Symbolic derivatives of ``sum(ys)`` with respect to each of ``xs``, built into the graph as TF does.
+
+    Returns one entry per x: a Tensor, or None where no y depends on it (zeros with
+    ``unconnected_gradients='zero'``). Differentiating through an op type without a gradient raises
+    LookupError naming the op type. ``colocate_gradients_with_ops``, ``gate_gradients`` and
+    ``aggregation_method`` are accepted for compatibility.
+    """
+    mode = _check_unconnected(unconnected_gradients)
+    ys = [y if isinstance(y, Tensor) else convert_to_tensor(y) for y in _as_list(ys)]
+    xs = [x if isinstance(x, Tensor) else convert_to_tensor(x, as_ref=True) for x in _as_list(xs)]
     grad_ys = [None] * len(ys) if grad_ys is None else _as_list(grad_ys)
-    stop_ops = {ops.convert_to_tensor(s).op for s in _as_list(stop_gradients or [])}
+    if len(grad_ys) != len(ys):
+        raise ValueError(f"Length mismatch. Passed {len(grad_ys)} grad_ys for {len(ys)} ys")
+    stop_ops = {convert_to_tensor(s).op for s in _as_list(stop_gradients or [])}
     g = ys[0].graph
-    for x in xs:
-        if x.graph is not g:
-            raise ValueError(f"Tensor {x.name} is not an element of this graph.")
+    for t in xs + ys:
+        if t.graph is not g:
+            raise ValueError(f"Tensor {t.name} is not an element of this graph.")
     with g.as_default(), ops.name_scope(name or "gradients"):
-        between = _between(ys, xs, stop_ops)
+        grad_ys = _default_grad_ys(ys, grad_ys)
+        between = _between(ys, xs)
         acc = {}  # tensor -> list of gradient contributions
-        for i, (y, gy) in enumerate(zip(ys, grad_ys)):
-            if gy is None:
-                if not (y.dtype.is_floating or y.dtype.is_complex):
-                    raise TypeError(f"Gradients of {y.dtype.base_dtype.name} values are not supported: {y.name}")
-                with ops.name_scope(f"grad_ys_{i}"):
-                    gy = _ones_like_for_grad(y)
-            else:
-                gy = convert_to_tensor(gy, dtype=y.dtype.base_dtype)
-                if y.shape.is_fully_defined() and gy.shape.is_fully_defined() and y.shape != gy.shape:
-                    raise ValueError(f"Incompatible shapes between op input and calculated input gradient. "
-                                     f"Forward operation: {y.op.name}. Input index: 0. Original input shape: "
-                                     f"{y.shape}. Calculated input gradient shape: {gy.shape}")
+        for y, gy in zip(ys, grad_ys):
             acc.setdefault(y, []).append(gy)
         x_set = set(xs)
         for op in sorted(between, key=lambda o: o._id, reverse=True):
             if op in stop_ops:
                 continue
-            out_grads = []
-            for t in op._outputs:
-                out_grads.append(_aggregate(acc.get(t, []), None) if t in acc else None)
+            out_grads = [_aggregated(acc, t) for t in op._outputs]
             if all(og is None for og in out_grads):
                 continue
-            if op.type == "StopGradient" and all(t not in x_set for t in op._outputs):
-                continue
-            if not any(t.op in between or t in x_set for t in op._inputs):
-                continue  # nothing below this op leads to an x
-            fn = ops.get_gradient_function(op)
+            if not any(t.op in between for t in op._inputs):
+                continue  # a source (e.g. the x itself): nothing below it to differentiate
+            fn = ops.get_gradient_function(op)  # LookupError for op types without a gradient
             if fn is None:
                 continue
             with ops.name_scope(op.name + "_grad"):
-                filled = [og if og is not None else _zeros_for_grad(t) for og, t in zip(out_grads, op._outputs)]
+                filled = [og if og is not None or not _is_trainable(t) else _zeros_for_grad(t)
+                          for og, t in zip(out_grads, op._outputs)]
                 in_grads = _as_list(fn(op, *filled))
                 if len(in_grads) != len(op._inputs):
                     raise ValueError(f"Num gradients {len(in_grads)} generated for op {op.type} "
                                      f"'{op.name}' do not match num inputs {len(op._inputs)}")
                 od = op_registry.get(op.type)
                 if od is not None and od.broadcasting:
-                    in_grads = [None if gr is None else reduce_to_shape(gr, x) for gr, x in zip(in_grads, op._inputs)]
-            for x, gr in zip(op._inputs, in_grads):
-                if gr is None:
+                    in_grads = [None if gr is None or not isinstance(gr, Tensor) else reduce_to_shape(gr, x)
+                                for gr, x in zip(in_grads, op._inputs)]
+            for i, (x, gr) in enumerate(zip(op._inputs, in_grads)):
+                if gr is None or not _is_trainable(x):
                     continue
-                if not (x.dtype.base_dtype.is_floating or x.dtype.base_dtype.is_complex or
-                        x.dtype.base_dtype == dtypes.resource or x.dtype.base_dtype == dtypes.variant):
-                    continue
+                if isinstance(gr, Tensor) and x.dtype.base_dtype != dtypes.resource:
+                    try:
+                        gr.set_shape(x.shape)
+                    except ValueError:
+                        raise ValueError(
+                            "Incompatible shapes between op input and calculated input gradient. Forward operation: "
+                            f"{op.name}. Input index: {i}. Original input shape: {x.shape}. Calculated input "
+                            f"gradient shape: {gr.shape}") from None
                 if x.op in between or x in x_set:
                     acc.setdefault(x, []).append(gr)
         result = []
         for x in xs:
             contrib = acc.get(x)
-            if not contrib:
-                result.append(_unconnected(x, unconnected_gradients))
+            if contrib:
+                result.append(_aggregated(acc, x))
+            elif mode is UnconnectedGradients.ZERO:
+                from deferflow.ops import array_ops
+                result.append(array_ops.zeros_like(x))
             else:
-                result.append(_aggregate(contrib, None))
-        return result
-
-
-def _unconnected(x, mode):
-    if mode in ("zero", getattr(UnconnectedGradients, "ZERO", "zero")):
-        from deferflow.ops import array_ops
-        return array_ops.zeros_like(x)
-    return None
-
-
-class UnconnectedGradients:
-    NONE = "none"
-    ZERO = "zero"
-
-
-def _ones_like_for_grad(y):
-    from deferflow.ops import array_ops
-    if y.shape.is_fully_defined():
-        s = array_ops.constant(np.array(y.shape.as_list(), dtype=np.int32), name="Shape")
-    else:
-        s = array_ops.shape(y)
-    return array_ops.fill(s, array_ops.constant(1, dtype=y.dtype.base_dtype, name="Const"))
+                result.append(None)
+    return result
 
 
 def _zeros_for_grad(t):
@@ -169,14 +216,22 @@ def _zeros_for_grad(t):
 
 def hessians(ys, xs, name="hessians", colocate_gradients_with_ops=False, gate_gradients=False,
              aggregation_method=None):
-    """Hessians of ``sum(ys)`` for each x (flattened, as TF's ``tf.hessians``)."""
+    """``tf.hessians``: for each x, the Hessian of ``sum(ys)``, shaped ``x.shape + x.shape`` (x of known size)."""
     from deferflow.ops import array_ops
     xs = _as_list(xs)
     out = []
-    with ops.name_scope(name):
-        for x, gx in zip(xs, gradients(ys, xs)):
-            n = x.shape.num_elements()
-            flat = array_ops.reshape(gx, [-1])
-            rows = [gradients(flat[i], x)[0] for i in range(n)]
-            out.append(array_ops.reshape(array_ops.stack(rows), x.shape.as_list() + x.shape.as_list()))
+    for x, gx in zip(xs, gradients(ys, xs, name=name)):
+        if gx is None:
+            out.append(None)
+            continue
+        n = x.shape.num_elements()
+        if n is None:
+            raise NotImplementedError(f"tf.hessians needs {x.name} to have a fully defined shape in deferflow")
+        flat = array_ops.reshape(gx, [-1])
+        rows = []
+        for i in range(n):
+            r = gradients(flat[i], x, name=name)[0]
+            rows.append(array_ops.zeros_like(x) if r is None else r)
+        s = x.shape.as_list()
+        out.append(array_ops.reshape(array_ops.stack(rows), np.array(s + s, dtype=np.int32)))
     return out

@@ -1,10 +1,13 @@
 """Array ops: constants, placeholders, shapes, reshaping and slicing."""
+import collections
+
 import numpy as np
 
 from deferflow.framework import dtypes, errors, op_registry, ops
 from deferflow.framework import tensor_shape as ts
 from deferflow.framework.ops import apply_op, convert_to_tensor, Tensor
-from deferflow.ops.common import constant_value, shape_from_tensor, unchanged_shape
+from deferflow.ops.common import (constant_value, lookup_error_gradient, shape_from_tensor, static_shape,
+                                  unchanged_shape)
 
 define = op_registry.define
 
@@ -181,10 +184,50 @@ Shape = define("Shape", "input: T", "output: out_type", ["T: type", "out_type: {
 Shape.shape(lambda op: [ts.TensorShape([op._inputs[0].shape.ndims])])
 Shape.kernel(lambda x, *, out_type: np.array(np.shape(x), dtype=out_type.as_numpy_dtype))
 Shape.no_gradient()
+ShapeN = define("ShapeN", "input: N * T", "output: N * out_type",
+                ["N: int >= 1", "T: type", "out_type: {int32, int64} = int32"])
+ShapeN.shape(lambda op: [ts.TensorShape([t.shape.ndims]) for t in op._inputs])
+ShapeN.kernel(lambda *xs, out_type: tuple(np.array(np.shape(x), dtype=out_type.as_numpy_dtype) for x in xs))
+ShapeN.no_gradient()
+Size = define("Size", "input: T", "output: out_type", ["T: type", "out_type: {int32, int64} = int32"])
+Size.shape(lambda op: [ts.TensorShape([])])
+Size.kernel(lambda x, *, out_type: np.array(np.size(x), dtype=out_type.as_numpy_dtype))
+Size.no_gradient()
+Rank = define("Rank", "input: T", "output: int32", ["T: type"])
+Rank.shape(lambda op: [ts.TensorShape([])])
+Rank.kernel(lambda x: np.array(np.ndim(x), dtype=np.int32))
+Rank.no_gradient()
 
 
 def shape(input, name=None, out_type=dtypes.int32):  # noqa: A002
-    return apply_op("Shape", name=name, input=input, out_type=out_type)
+    """``tf.shape``: a Const when the static shape is fully known (as TF builds it), else a ``Shape`` op."""
+    with ops.name_scope(name, "Shape", [input]) as scope:
+        x = convert_to_tensor(input)
+        if x.shape.is_fully_defined():
+            return constant(x.shape.as_list(), dtype=out_type, name=scope)
+        return apply_op("Shape", name=scope, input=x, out_type=out_type)
+
+
+def shape_n(input, out_type=dtypes.int32, name=None):  # noqa: A002
+    return apply_op("ShapeN", name=name or "ShapeN", input=list(input), out_type=out_type)
+
+
+def size(input, name=None, out_type=dtypes.int32):  # noqa: A002
+    """``tf.size``: a Const when the static shape is fully known, else a ``Size`` op."""
+    with ops.name_scope(name, "Size", [input]) as scope:
+        x = convert_to_tensor(input)
+        if x.shape.is_fully_defined():
+            return constant(x.shape.num_elements(), dtype=out_type, name=scope)
+        return apply_op("Size", name=scope, input=x, out_type=out_type)
+
+
+def rank(input, name=None):  # noqa: A002
+    """``tf.rank``: a Const when the rank is known, else a ``Rank`` op."""
+    with ops.name_scope(name, "Rank", [input]) as scope:
+        x = convert_to_tensor(input)
+        if x.shape.ndims is not None:
+            return constant(x.shape.ndims, dtype=dtypes.int32, name=scope)
+        return apply_op("Rank", name=scope, input=x)
 
 
 Reshape = define("Reshape", "tensor: T, shape: Tshape", "output: T", ["T: type", "Tshape: {int32, int64} = int32"])
@@ -235,6 +278,12 @@ def reshape(tensor, shape, name=None):
 Fill = define("Fill", "dims: index_type, value: T", "output: T", ["T: type", "index_type: {int32, int64} = int32"])
 Fill.shape(lambda op: [shape_from_tensor(op._inputs[0])])
 Fill.kernel(lambda dims, value: np.full(dims, value, dtype=value.dtype))
+Fill.grad(lambda op, g: [None, _math().reduce_sum(g)])
+
+
+def _math():
+    from deferflow.ops import math_ops  # math_ops imports this module
+    return math_ops
 
 
 def fill(dims, value, name=None):
@@ -342,13 +391,21 @@ def cast(x, dtype, name=None):
 
 
 # ---- slicing ------------------------------------------------------------------------------
+_SS_MASKS = ["begin_mask: int = 0", "end_mask: int = 0", "ellipsis_mask: int = 0", "new_axis_mask: int = 0",
+             "shrink_axis_mask: int = 0"]
+_MASK_NAMES = ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")
 StridedSlice = define("StridedSlice", "input: T, begin: Index, end: Index, strides: Index", "output: T",
-                      ["T: type", "Index: {int16, int32, int64}", "begin_mask: int = 0", "end_mask: int = 0",
-                       "ellipsis_mask: int = 0", "new_axis_mask: int = 0", "shrink_axis_mask: int = 0"])
+                      ["T: type", "Index: {int16, int32, int64}"] + _SS_MASKS)
+StridedSliceGrad = define("StridedSliceGrad", "shape: Index, begin: Index, end: Index, strides: Index, dy: T",
+                          "output: T", ["T: type", "Index: {int32, int64}"] + _SS_MASKS)
+
+
+def _masks(op):
+    return {k: op._attrs[k] for k in _MASK_NAMES}
 
 
 def _slice_spec(begin, end, strides, begin_mask, end_mask, ellipsis_mask, new_axis_mask, shrink_axis_mask):
-    """The NumPy index equivalent to a StridedSlice's dense spec."""
+    """The NumPy index equivalent to a StridedSlice's sparse spec (entries of ``begin`` may be None: unknown)."""
     spec = []
     for i in range(len(begin)):
         bit = 1 << i
@@ -357,41 +414,57 @@ def _slice_spec(begin, end, strides, begin_mask, end_mask, ellipsis_mask, new_ax
         elif new_axis_mask & bit:
             spec.append(np.newaxis)
         elif shrink_axis_mask & bit:
-            spec.append(int(begin[i]))
+            spec.append(None if begin[i] is None else int(begin[i]))
+            if spec[-1] is None:
+                spec[-1] = _UNKNOWN_INDEX
         else:
-            spec.append(slice(None if begin_mask & bit else int(begin[i]),
-                              None if end_mask & bit else int(end[i]), int(strides[i])))
+            if strides[i] is not None and int(strides[i]) == 0:
+                raise ValueError("strides[%d] must be non-zero" % i)
+            spec.append(slice(None if begin_mask & bit else _maybe_int(begin[i]),
+                              None if end_mask & bit else _maybe_int(end[i]), _maybe_int(strides[i])))
     return tuple(spec)
+
+
+_UNKNOWN_INDEX = object()
+_UNKNOWN = object()
+
+
+def _maybe_int(v):
+    return _UNKNOWN if v is None else int(v)
 
 
 @StridedSlice.kernel
 def _strided_slice_kernel(x, begin, end, strides, *, begin_mask, end_mask, ellipsis_mask, new_axis_mask,
                           shrink_axis_mask):
-    spec = _slice_spec(begin, end, strides, begin_mask, end_mask, ellipsis_mask, new_axis_mask, shrink_axis_mask)
     try:
+        spec = _slice_spec(begin, end, strides, begin_mask, end_mask, ellipsis_mask, new_axis_mask, shrink_axis_mask)
         return np.asarray(x[spec])
-    except IndexError as e:
+    except (IndexError, ValueError) as e:
         raise errors.InvalidArgumentError(None, None, f"slice index out of bounds: {e}") from None
 
 
-@StridedSlice.shape
-def _strided_slice_shape(op):
-    x, b, e, s = op._inputs
-    bv, ev, sv = constant_value(b), constant_value(e), constant_value(s)
-    if bv is None or ev is None or sv is None or x.shape.ndims is None:
-        return [ts.unknown_shape()]
-    a = op._attrs
-    spec = _slice_spec(bv, ev, sv, a["begin_mask"], a["end_mask"], a["ellipsis_mask"], a["new_axis_mask"],
-                       a["shrink_axis_mask"])
-    dims = x.shape.as_list()
-    # expand the ellipsis, then walk dims
+def _partial_values(t):
+    """Element values of a 1-D index tensor known at build time (None where unknown); None if its length is unknown."""
+    v = constant_value(t)
+    if v is not None:
+        return [int(x) for x in np.reshape(v, [-1])]
+    if t.op.type == "Pack" and t.op._attrs["axis"] == 0:
+        out = []
+        for x in t.op._inputs:
+            xv = constant_value(x)
+            out.append(None if xv is None or np.ndim(xv) else int(xv))
+        return out
+    if t.shape.ndims == 1 and t.shape[0].value is not None:
+        return [None] * t.shape[0].value
+    return None
+
+
+def _sliced_shape(dims, spec):
+    """Static output dims of ``x[spec]`` for input dims (None = unknown)."""
     n_real = sum(1 for p in spec if p is not None and p is not Ellipsis)
     full = []
     for p in spec:
-        if p is Ellipsis:
-            full.extend([slice(None)] * (len(dims) - n_real))
-        else:
-            full.append(p)
+        full.extend([slice(None)] * (len(dims) - n_real) if p is Ellipsis else [p])
     if Ellipsis not in spec:
         full.extend([slice(None)] * (len(dims) - n_real))
     out, d = [], 0
@@ -403,34 +476,86 @@ def _strided_slice_shape(op):
             raise ValueError(f"Index out of range using input dim {d}")
         size = dims[d]
         d += 1
+        if p is _UNKNOWN_INDEX:
+            continue
         if isinstance(p, int):
             if size is not None and not -size <= p < size:
-                raise ValueError(f"slice index {p} of dimension {d - 1} out of bounds")
+                raise ValueError(f"slice index {p} of dimension {d - 1} out of bounds.")
             continue
-        if size is None:
-            out.append(None)
+        parts = (p.start, p.stop, p.step)
+        if size is None or any(x is _UNKNOWN for x in parts):
+            full_dim = p.start is None and p.stop is None and p.step in (1, -1)
+            out.append(size if full_dim else None)
         else:
             out.append(len(range(*p.indices(size))))
-    return [ts.TensorShape(out)]
+    return out
+
+
+@StridedSlice.shape
+def _strided_slice_shape(op):
+    x, b, e, s = op._inputs
+    bv, ev, sv = _partial_values(b), _partial_values(e), _partial_values(s)
+    if bv is None or ev is None or sv is None or x.shape.ndims is None:
+        return [ts.unknown_shape()]
+    spec = _slice_spec(bv, ev, sv, **_masks(op))
+    return [ts.TensorShape(_sliced_shape(x.shape.as_list(), spec))]
+
+
+@StridedSlice.grad
+def _strided_slice_grad(op, g):
+    x, b, e, s = op.inputs
+    return [apply_op("StridedSliceGrad", shape=shape(x, out_type=b.dtype.base_dtype), begin=b, end=e, strides=s,
+                     dy=g, **_masks(op)), None, None, None]
+
+
+@StridedSliceGrad.kernel
+def _strided_slice_grad_kernel(shape, begin, end, strides, dy, *, begin_mask, end_mask, ellipsis_mask,
+                               new_axis_mask, shrink_axis_mask):
+    spec = _slice_spec(begin, end, strides, begin_mask, end_mask, ellipsis_mask, new_axis_mask, shrink_axis_mask)
+    out = np.zeros([int(d) for d in shape], dtype=dy.dtype)
+    out[spec] = dy
+    return out
+
+
+StridedSliceGrad.shape(lambda op: [shape_from_tensor(op._inputs[0])])
+StridedSliceGrad.grad(lambda op, g: [None, None, None, None, strided_slice(
+    g, op.inputs[1], op.inputs[2], op.inputs[3], **_masks(op))])
 
 
 def strided_slice(input_, begin, end, strides=None, begin_mask=0, end_mask=0, ellipsis_mask=0, new_axis_mask=0,
                   shrink_axis_mask=0, var=None, name=None):
+    """``tf.strided_slice``: the op behind ``tensor[...]``."""
     if strides is None:
-        strides = [1] * len(begin)
-    return apply_op("StridedSlice", name=name, input=input_, begin=begin, end=end, strides=strides,
-                    begin_mask=begin_mask, end_mask=end_mask, ellipsis_mask=ellipsis_mask,
+        strides = [1] * len(begin) if not isinstance(begin, Tensor) else ones_like(begin)
+    return apply_op("StridedSlice", name=name or "StridedSlice", input=input_, begin=begin, end=end,
+                    strides=strides, begin_mask=begin_mask, end_mask=end_mask, ellipsis_mask=ellipsis_mask,
                     new_axis_mask=new_axis_mask, shrink_axis_mask=shrink_axis_mask)
 
 
+def _check_index(idx):
+    if isinstance(idx, (int, np.integer)) and not isinstance(idx, (bool, np.bool_)):
+        return
+    if isinstance(idx, Tensor) and idx.dtype.base_dtype in (dtypes.int32, dtypes.int64) and idx.shape.ndims in (0, None):
+        return
+    raise TypeError("Only integers, slices (`:`), ellipsis (`...`), tf.newaxis (`None`) and scalar tf.int32/tf.int64 "
+                    f"tensors are valid indices, got {idx!r}")
+
+
 def _slice_helper(tensor, slice_spec, var=None):
-    """``Tensor.__getitem__``: ints, slices, Ellipsis, newaxis and scalar tensors, as TF encodes them."""
-    if not isinstance(slice_spec, (list, tuple)) or isinstance(slice_spec, Tensor):
+    """``Tensor.__getitem__``: ints, slices, Ellipsis, newaxis, scalar int tensors and boolean masks, as TF."""
+    if (isinstance(slice_spec, (bool, np.bool_)) or isinstance(slice_spec, Tensor) and
+            slice_spec.dtype.base_dtype == dtypes.bool or isinstance(slice_spec, np.ndarray) and
+            slice_spec.dtype == bool):
+        return boolean_mask(tensor=tensor, mask=slice_spec)
+    if not isinstance(slice_spec, (list, tuple)):
         slice_spec = [slice_spec]
     begin, end, strides = [], [], []
     begin_mask = end_mask = ellipsis_mask = new_axis_mask = shrink_axis_mask = 0
     for i, s in enumerate(slice_spec):
         if isinstance(s, slice):
+            for v in (s.start, s.stop, s.step):
+                if v is not None:
+                    _check_index(v)
             begin.append(0 if s.start is None else s.start)
             end.append(0 if s.stop is None else s.stop)
             strides.append(1 if s.step is None else s.step)
@@ -445,20 +570,16 @@ def _slice_helper(tensor, slice_spec, var=None):
             begin.append(0), end.append(0), strides.append(1)
             new_axis_mask |= 1 << i
         else:
-            if isinstance(s, (bool, np.bool_)) or isinstance(s, (list, np.ndarray)):
-                raise TypeError("Only integers, slices (`:`), ellipsis (`...`), tf.newaxis (`None`) and scalar "
-                                f"tf.int32/tf.int64 tensors are valid indices, got {s!r}")
+            _check_index(s)
             begin.append(s)
-            end.append(s + 1 if not isinstance(s, Tensor) else s + 1)
+            end.append(s + 1)
             strides.append(1)
             shrink_axis_mask |= 1 << i
     with ops.name_scope(None, "strided_slice", [tensor]) as name:
-        packed = []
-        for vals, nm in ((begin, "stack"), (end, "stack_1"), (strides, "stack_2")):
-            if _has_tensor(vals):
-                packed.append(stack([convert_to_tensor(v, dtype=dtypes.int32) for v in vals], name=nm))
-            else:
-                packed.append(constant(np.array(vals, dtype=np.int32), name=nm))
+        if begin:
+            packed = [stack(begin, name="stack"), stack(end, name="stack_1"), stack(strides, name="stack_2")]
+        else:
+            packed = [constant(np.zeros([0], np.int32), name=n) for n in ("stack", "stack_1", "stack_2")]
         return strided_slice(tensor, packed[0], packed[1], packed[2], begin_mask=begin_mask, end_mask=end_mask,
                              ellipsis_mask=ellipsis_mask, new_axis_mask=new_axis_mask,
                              shrink_axis_mask=shrink_axis_mask, name=name)
@@ -467,9 +588,70 @@ def _slice_helper(tensor, slice_spec, var=None):
 Tensor.__getitem__ = _slice_helper
 newaxis = None
 
+Slice = define("Slice", "input: T, begin: Index, size: Index", "output: T", ["T: type", "Index: {int32, int64}"])
+
+
+@Slice.shape
+def _slice_shape(op):
+    x, b, s = op._inputs
+    bv, sv = _partial_values(b), _partial_values(s)
+    if x.shape.ndims is None:
+        n = len(sv) if sv is not None else (len(bv) if bv is not None else None)
+        return [ts.unknown_shape(n)]
+    if sv is None:
+        return [ts.unknown_shape(x.shape.ndims)]
+    if len(sv) != x.shape.ndims:
+        raise ValueError(f"Shape must be rank {x.shape.ndims} but is rank {len(sv)}")
+    out = []
+    for i, (d, sz) in enumerate(zip(x.shape.as_list(), sv)):
+        b_i = bv[i] if bv is not None else None
+        if sz is None:
+            out.append(None)
+        elif sz == -1:
+            out.append(None if d is None or b_i is None else d - b_i)
+        else:
+            if d is not None and b_i is not None and b_i + sz > d:
+                raise ValueError(f"Expected size[{i}] in [0, {d - b_i}], but got {sz}")
+            out.append(sz)
+    return [ts.TensorShape(out)]
+
+
+@Slice.kernel
+def _slice_kernel(x, begin, size):
+    if len(begin) != x.ndim or len(size) != x.ndim:
+        raise errors.InvalidArgumentError(None, None, f"Expected begin and size arguments to be 1-D tensors of size "
+                                          f"{x.ndim}, but got shapes {list(begin.shape)} and {list(size.shape)}")
+    spec = []
+    for i, (b, s) in enumerate(zip(begin.tolist(), size.tolist())):
+        s = x.shape[i] - b if s == -1 else s
+        if not (0 <= b <= x.shape[i] and 0 <= s and b + s <= x.shape[i]):
+            raise errors.InvalidArgumentError(None, None, f"Expected size[{i}] in [0, {x.shape[i] - b}], "
+                                              f"but got {s}")
+        spec.append(slice(b, b + s))
+    return x[tuple(spec)]
+
+
+@Slice.grad
+def _slice_grad(op, g):
+    x, begin = op.inputs[0], op.inputs[1]
+    xs, bv, ys = static_shape(x), constant_value(begin), static_shape(op.outputs[0])
+    if xs is not None and bv is not None and ys is not None:
+        pads = [[int(b), d - int(b) - s] for b, d, s in zip(bv, xs, ys)]
+        return [pad(g, pads), None, None]
+    before = reshape(begin, stack([rank(x), 1]))
+    after = reshape(shape(x, out_type=begin.dtype.base_dtype) - shape(op.outputs[0], out_type=begin.dtype.base_dtype)
+                    - begin, stack([rank(x), 1]))
+    return [pad(g, concat([before, after], 1)), None, None]
+
+
+def slice_(input_, begin, size, name=None):
+    """``tf.slice``: ``size`` elements from ``begin`` (``-1`` = to the end)."""
+    return apply_op("Slice", name=name or "Slice", input=input_, begin=begin, size=size)
+
 
 # ---- masks and gathers -----------------------------------------------------------------------
-Where = define("Where", "input: T", "index: int64", ["T: type = bool"])
+Where = define("Where", "input: T", "index: int64", ["T: {float, double, int32, uint8, int16, int8, complex64, "
+               "int64, bfloat16, uint16, complex128, half, uint32, uint64, bool} = bool"])
 Where.shape(lambda op: [ts.TensorShape([None, op._inputs[0].shape.ndims])])
 Where.kernel(lambda x: np.argwhere(x).astype(np.int64))
 Where.no_gradient()
@@ -477,39 +659,164 @@ Where.no_gradient()
 GatherV2 = define("GatherV2", "params: Tparams, indices: Tindices, axis: Taxis", "output: Tparams",
                   ["batch_dims: int = 0", "Tparams: type", "Tindices: {int16, int32, int64}",
                    "Taxis: {int32, int64}"])
+Gather = define("Gather", "params: Tparams, indices: Tindices", "output: Tparams",
+                ["validate_indices: bool = true", "Tparams: type", "Tindices: {int32, int64}"])
 
 
 @GatherV2.shape
 def _gather_shape(op):
-    p, i, a = op._inputs
-    av = constant_value(a)
+    p, i = op._inputs[0], op._inputs[1]
+    av = constant_value(op._inputs[2]) if len(op._inputs) > 2 else 0
     if av is None or p.shape.ndims is None or i.shape.ndims is None:
         return [ts.unknown_shape()]
+    if not -p.shape.ndims <= int(av) < max(p.shape.ndims, 1):
+        raise ValueError(f"Shape must be at least rank {int(av) + 1} but is rank {p.shape.ndims}")
     axis = int(av) % max(p.shape.ndims, 1)
-    bd = op._attrs["batch_dims"]
+    bd = op._attrs.get("batch_dims", 0)
     dims = p.shape.as_list()
     return [ts.TensorShape(dims[:axis] + i.shape.as_list()[bd:] + dims[axis + 1:])]
+
+
+def _check_gather_indices(indices, n):
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        flat = indices.reshape(-1)
+        pos = int(np.argmax((flat < 0) | (flat >= n)))
+        raise errors.InvalidArgumentError(None, None, f"indices[{pos}] = {flat[pos]} is not in [0, {n})")
 
 
 @GatherV2.kernel
 def _gather_kernel(params, indices, axis, *, batch_dims):
     axis = int(axis)
-    n = params.shape[axis]
-    if indices.size and (indices.min() < -n or indices.max() >= n or indices.min() < 0):
-        bad = indices[(indices < 0) | (indices >= n)].reshape(-1)[0]
-        raise errors.InvalidArgumentError(None, None, f"indices = {bad} is not in [0, {n})")
+    if not -params.ndim <= axis < max(params.ndim, 1):
+        raise errors.InvalidArgumentError(None, None, f"Expected axis in the range [{-params.ndim}, "
+                                          f"{params.ndim}), but got {axis}")
+    axis %= max(params.ndim, 1)
+    _check_gather_indices(indices, params.shape[axis])
     if batch_dims == 0:
         return np.take(params, indices, axis=axis)
-    out = [np.take(p, i, axis=axis - batch_dims) for p, i in zip(params, indices)]
-    return np.stack(out)
+    bd = batch_dims % max(indices.ndim, 1) if batch_dims < 0 else batch_dims
+    lead = params.shape[:bd]
+    p = params.reshape((-1,) + params.shape[bd:])
+    i = indices.reshape((-1,) + indices.shape[bd:])
+    out = np.stack([np.take(pp, ii, axis=axis - bd) for pp, ii in zip(p, i)])
+    return out.reshape(lead + out.shape[1:])
+
+
+Gather.shape(_gather_shape)
+
+
+@Gather.kernel
+def _gather_v1_kernel(params, indices):
+    _check_gather_indices(indices, params.shape[0])
+    return np.take(params, indices, axis=0)
+
+
+def _gather_grad(op, g):
+    from deferflow.ops import math_ops
+    params, indices = op.inputs[0], op.inputs[1]
+    axis = constant_value(op.inputs[2]) if op.type == "GatherV2" else 0
+    if op._attrs.get("batch_dims", 0) != 0 or axis is None:
+        raise NotImplementedError(f"gradient of {op.type} '{op.name}' with batch_dims or a computed axis")
+    axis = int(axis)
+    p_shape = shape(params)
+    pv = static_shape(params)
+    ids = reshape(indices, [-1])
+    if axis == 0:
+        if pv is not None:
+            values, num = reshape(g, [-1] + pv[1:]), pv[0]
+        else:
+            values = reshape(g, concat([[-1], slice_(p_shape, [1], [-1])], 0))
+            num = gather(p_shape, 0)
+        grad = math_ops.unsorted_segment_sum(values, ids, num)
+        return [grad, None, None] if op.type == "GatherV2" else [grad, None]
+    p_rank, i_rank = params.shape.ndims, indices.shape.ndims
+    if p_rank is None or i_rank is None:
+        raise NotImplementedError(f"gradient of {op.type} '{op.name}' along axis {axis} needs known ranks")
+    axis %= p_rank
+    g_rank = p_rank - 1 + i_rank
+    perm = list(range(axis, axis + i_rank)) + list(range(axis)) + list(range(axis + i_rank, g_rank))
+    moved = transpose(g, perm)
+    outer = [d for i, d in enumerate(pv) if i != axis] if pv is not None else None
+    if outer is not None:
+        values, num = reshape(moved, [-1] + outer), pv[axis]
+    else:
+        rest = concat([slice_(p_shape, [0], [axis]), slice_(p_shape, [axis + 1], [-1])], 0)
+        values, num = reshape(moved, concat([[-1], rest], 0)), gather(p_shape, axis)
+    summed = math_ops.unsorted_segment_sum(values, ids, num)
+    back = list(range(1, axis + 1)) + [0] + list(range(axis + 1, p_rank))
+    return [transpose(summed, back), None, None]
+
+
+GatherV2.grad(_gather_grad)
+Gather.grad(_gather_grad)
 
 
 def gather(params, indices, validate_indices=None, name=None, axis=None, batch_dims=0):
+    """``tf.gather`` (``GatherV2``); its gradient is dense (``UnsortedSegmentSum``), not IndexedSlices."""
     if axis is None:
         axis = batch_dims
-    return apply_op("GatherV2", name=name or "GatherV2", params=params, indices=indices,
-                    axis=convert_to_tensor(axis, dtype=dtypes.int32, name="axis")
-                    if not isinstance(axis, Tensor) else axis, batch_dims=batch_dims)
+    return apply_op("GatherV2", name=name or "GatherV2", params=params, indices=indices, axis=axis,
+                    batch_dims=batch_dims)
+
+
+GatherNd = define("GatherNd", "params: Tparams, indices: Tindices", "output: Tparams",
+                  ["Tparams: type", "Tindices: {int16, int32, int64}", "bad_indices_policy: string = ''"])
+ScatterNd = define("ScatterNd", "indices: Tindices, updates: T, shape: Tindices", "output: T",
+                   ["T: type", "Tindices: {int16, int32, int64}", "bad_indices_policy: string = ''"])
+
+
+@GatherNd.shape
+def _gather_nd_shape(op):
+    p, i = op._inputs[0].shape, op._inputs[1].shape
+    if p.ndims is None or i.ndims is None or i[-1].value is None:
+        return [ts.unknown_shape()]
+    depth = i[-1].value
+    if depth > p.ndims:
+        raise ValueError(f"indices.shape[-1] must be <= params.rank, but saw indices shape: {i} and params shape: {p}")
+    return [ts.TensorShape(i.as_list()[:-1] + p.as_list()[depth:])]
+
+
+def _nd_index(indices, shape, what):
+    depth = indices.shape[-1]
+    flat = indices.reshape(-1, depth)
+    bad = np.any((flat < 0) | (flat >= np.asarray(shape[:depth])), axis=1)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise errors.InvalidArgumentError(None, None, f"indices[{k}] = {flat[k].tolist()} does not index into "
+                                          f"{what} shape {list(shape)}")
+    return tuple(np.moveaxis(indices, -1, 0))
+
+
+@GatherNd.kernel
+def _gather_nd_kernel(params, indices):
+    return np.asarray(params[_nd_index(indices, params.shape, "param")])
+
+
+@ScatterNd.shape
+def _scatter_nd_shape(op):
+    return [shape_from_tensor(op._inputs[2])]
+
+
+@ScatterNd.kernel
+def _scatter_nd_kernel(indices, updates, shape):
+    out = np.zeros([int(d) for d in shape], dtype=updates.dtype)
+    np.add.at(out, _nd_index(indices, out.shape, "output"), updates)  # duplicates accumulate, as in TF
+    return out
+
+
+GatherNd.grad(lambda op, g: [scatter_nd(op.inputs[1], g, shape(op.inputs[0], out_type=op.inputs[1].dtype.base_dtype)),
+                             None])
+ScatterNd.grad(lambda op, g: [None, gather_nd(g, op.inputs[0]), None])
+
+
+def gather_nd(params, indices, name=None, batch_dims=0):
+    if batch_dims:
+        raise NotImplementedError("gather_nd with batch_dims is not supported by deferflow")
+    return apply_op("GatherNd", name=name or "GatherNd", params=params, indices=indices)
+
+
+def scatter_nd(indices, updates, shape, name=None):  # noqa: A002 - TF's argument name
+    return apply_op("ScatterNd", name=name or "ScatterNd", indices=indices, updates=updates, shape=shape)
 
 
 def boolean_mask(tensor, mask, name="boolean_mask", axis=None):
@@ -521,39 +828,42 @@ def boolean_mask(tensor, mask, name="boolean_mask", axis=None):
         if ndims_mask is None:
             raise ValueError("Number of mask dimensions must be specified, even if some dimensions are None. "
                              "E.g. shape=[None] is ok, but shape=None is not.")
+        if ndims_mask == 0:
+            raise ValueError("mask cannot be scalar.")
         axis = 0 if axis is None else axis
+        if tensor.shape.ndims is not None:
+            tensor.shape[axis:axis + ndims_mask].assert_is_compatible_with(mask.shape)
         leading = tensor.shape[axis:axis + ndims_mask].num_elements() if tensor.shape.ndims is not None else None
         shape_t = shape(tensor)
         lead = -1 if leading is None else leading
-        new_shape = reshape(tensor, _concat_shape(shape_t, axis, ndims_mask, lead)) if ndims_mask != 1 or axis             else tensor
+        new_shape = reshape(tensor, _concat_shape(shape_t, axis, ndims_mask, lead)) if ndims_mask != 1 or axis \
+            else tensor
         indices = squeeze_axis(apply_op("Where", input=reshape(mask, [-1])), 1)
         return gather(new_shape, indices, axis=axis)
 
 
 def _concat_shape(shape_t, axis, ndims_mask, lead):
-    from deferflow.framework.ops import apply_op as _a
     parts = [strided_slice(shape_t, [0], [axis], [1]) if axis else None, constant([lead], dtype=dtypes.int32),
              strided_slice(shape_t, [axis + ndims_mask], [0], [1], end_mask=1)]
-    parts = [p for p in parts if p is not None]
-    return _a("ConcatV2", values=parts, axis=constant(0, dtype=dtypes.int32))
+    return apply_op("ConcatV2", values=[p for p in parts if p is not None], axis=constant(0, dtype=dtypes.int32))
 
 
+# ---- concat / split / stack ---------------------------------------------------------------------
 ConcatV2 = define("ConcatV2", "values: N * T, axis: Tidx", "output: T",
                   ["N: int >= 2", "T: type", "Tidx: {int32, int64} = int32"])
+Concat = define("Concat", "concat_dim: int32, values: N * T", "output: T", ["N: int >= 2", "T: type"])
 
 
-@ConcatV2.shape
-def _concat_shape_fn(op):
-    *vals, axis = op._inputs
-    av = constant_value(axis)
+def _concat_static_shape(vals, axis_t):
+    av = constant_value(axis_t)
     rank = next((v.shape.ndims for v in vals if v.shape.ndims is not None), None)
     if rank is None:
-        return [ts.unknown_shape()]
+        return ts.unknown_shape()
     if av is None:
-        return [ts.unknown_shape(rank)]
+        return ts.unknown_shape(rank)
     a = int(av)
     if not -rank <= a < rank:
-        raise ValueError(f"Expected concatenating dimensions in the range [{-rank}, {rank}), but got {a}")
+        raise ValueError(f"ConcatOp : Expected concatenating dimensions in the range [{-rank}, {rank}), but got {a}")
     a %= rank
     dims = [None] * rank
     total = 0
@@ -569,22 +879,203 @@ def _concat_shape_fn(op):
             elif dims[i] is None:
                 dims[i] = d
             elif d is not None and d != dims[i]:
-                raise ValueError(f"Dimension {i} in both shapes must be equal, but are {dims[i]} and {d}")
+                raise ValueError(f"Dimension {i} in both shapes must be equal, but are {dims[i]} and {d}. Shapes "
+                                 f"are {vals[0].shape} and {v.shape}.")
     dims[a] = total
-    return [ts.TensorShape(dims)]
+    return ts.TensorShape(dims)
 
 
-ConcatV2.kernel(lambda *args: np.concatenate(args[:-1], axis=int(args[-1])))
+def _concat_kernel(values, axis):
+    a = int(axis)
+    r = values[0].ndim
+    if not -r <= a < max(r, 1):
+        raise errors.InvalidArgumentError(None, None, f"ConcatOp : Expected concatenating dimensions in the range "
+                                          f"[{-r}, {r}), but got {a}")
+    try:
+        return np.concatenate(values, axis=a)
+    except ValueError:
+        raise errors.InvalidArgumentError(None, None, "ConcatOp : Dimension mismatch in inputs: " +
+                                          ", ".join(str(list(v.shape)) for v in values)) from None
+
+
+ConcatV2.shape(lambda op: [_concat_static_shape(op._inputs[:-1], op._inputs[-1])])
+ConcatV2.kernel(lambda *args: _concat_kernel(args[:-1], args[-1]))
+Concat.shape(lambda op: [_concat_static_shape(op._inputs[1:], op._inputs[0])])
+Concat.kernel(lambda dim, *values: _concat_kernel(values, dim))
+
+
+def _concat_grad_parts(values, axis_t, g):
+    """Splits a concat's gradient back into one piece per input."""
+    av = constant_value(axis_t)
+    rank = next((v.shape.ndims for v in values if v.shape.ndims is not None), None)
+    if av is not None and rank is not None:
+        a = int(av) % rank
+        sizes = [v.shape[a].value for v in values]
+        if all(s is not None for s in sizes):
+            return split(g, sizes, axis=a, num=len(values))
+    sizes = stack([gather(shape(v), axis_t) for v in values])
+    return apply_op("SplitV", value=g, size_splits=sizes, split_dim=axis_t, num_split=len(values))
+
+
+ConcatV2.grad(lambda op, g: _concat_grad_parts(op.inputs[:-1], op.inputs[-1], g) + [None])
+Concat.grad(lambda op, g: [None] + _concat_grad_parts(op.inputs[1:], op.inputs[0], g))
 
 
 def concat(values, axis, name="concat"):
-    values = list(values)
+    """``tf.concat`` (``ConcatV2``); one value is passed through an Identity, as in TF."""
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
     if len(values) == 1:
         with ops.name_scope(name) as scope:
+            convert_to_tensor(axis, name="concat_dim", dtype=dtypes.int32)
             return identity(values[0], name=scope)
     return apply_op("ConcatV2", name=name, values=values, axis=axis)
 
 
+Unpack = define("Unpack", "value: T", "output: num * T", ["num: int >= 0", "T: type", "axis: int = 0"])
+
+
+@Unpack.shape
+def _unpack_shape(op):
+    s = op._inputs[0].shape
+    n, axis = op._attrs["num"], op._attrs["axis"]
+    if s.ndims is None:
+        return [ts.unknown_shape()] * n
+    if not -s.ndims <= axis < s.ndims:
+        raise ValueError(f"Dimension must be in range [{-s.ndims}, {s.ndims}), but is {axis}")
+    dims = s.as_list()
+    del dims[axis % s.ndims]
+    return [ts.TensorShape(dims)] * n
+
+
+@Unpack.kernel
+def _unpack_kernel(x, *, axis, num):
+    if x.shape[axis] != num:
+        raise errors.InvalidArgumentError(None, None, f"Input shape axis {axis} must equal {num}, got shape "
+                                          f"{list(x.shape)}")
+    return tuple(np.take(x, i, axis=axis) for i in range(num))
+
+
+Pack.grad(lambda op, g: unstack(g, num=op._attrs["N"], axis=op._attrs["axis"]))
+Unpack.grad(lambda op, *gs: [stack(list(gs), axis=op._attrs["axis"])])
+
+
+def unstack(value, num=None, axis=0, name="unstack"):
+    """``tf.unstack`` (``Unpack``): a list of the slices along ``axis``."""
+    value = convert_to_tensor(value)
+    if num is None:
+        s = value.shape
+        if s.ndims is None:
+            raise ValueError(f"Cannot infer argument `num` from shape {s}")
+        if not -s.ndims <= axis < s.ndims:
+            raise ValueError(f"Argument `axis` = {axis} not in range [{-s.ndims}, {s.ndims})")
+        num = s[axis].value
+        if num is None:
+            raise ValueError(f"Cannot infer argument `num` from shape {s}")
+    out = apply_op("Unpack", name=name, value=value, num=num, axis=axis)
+    return out
+
+
+Split = define("Split", "split_dim: int32, value: T", "output: num_split * T", ["num_split: int >= 1", "T: type"])
+SplitV = define("SplitV", "value: T, size_splits: Tlen, split_dim: int32", "output: num_split * T",
+                ["num_split: int >= 1", "T: type", "Tlen: {int8, int32, int64} = int64"])
+
+
+@Split.shape
+def _split_shape(op):
+    dim_t, x = op._inputs
+    n = op._attrs["num_split"]
+    av = constant_value(dim_t)
+    if x.shape.ndims is None:
+        return [ts.unknown_shape()] * n
+    if av is None:
+        return [ts.unknown_shape(x.shape.ndims)] * n
+    a = int(av) % x.shape.ndims
+    dims = x.shape.as_list()
+    if dims[a] is not None:
+        if dims[a] % n:
+            raise ValueError(f"Dimension size must be evenly divisible by {n} but is {dims[a]}")
+        dims[a] //= n
+    return [ts.TensorShape(dims)] * n
+
+
+@Split.kernel
+def _split_kernel(dim, x, *, num_split):
+    a = int(dim)
+    if not -x.ndim <= a < x.ndim:
+        raise errors.InvalidArgumentError(None, None, f"-input rank(-{x.ndim}) <= split_dim < input rank ({x.ndim})"
+                                          f", but got {a}")
+    if x.shape[a] % num_split:
+        raise errors.InvalidArgumentError(None, None, f"Number of ways to split should evenly divide the split "
+                                          f"dimension, but got split_dim {a} (size = {x.shape[a]}) and num_split "
+                                          f"{num_split}")
+    return tuple(np.split(x, num_split, axis=a))
+
+
+def _resolved_sizes(sizes, total):
+    sizes = list(sizes)
+    if sizes.count(-1) > 1:
+        raise ValueError("Only one dimension in size_splits can be -1")
+    if -1 in sizes and total is not None:
+        sizes[sizes.index(-1)] = total - (sum(sizes) + 1)
+    return sizes
+
+
+@SplitV.shape
+def _splitv_shape(op):
+    x, sz, dim_t = op._inputs
+    n = op._attrs["num_split"]
+    av, sv = constant_value(dim_t), constant_value(sz)
+    if x.shape.ndims is None:
+        return [ts.unknown_shape()] * n
+    if av is None or sv is None:
+        return [ts.unknown_shape(x.shape.ndims)] * n
+    a = int(av) % x.shape.ndims
+    dims = x.shape.as_list()
+    sizes = _resolved_sizes([int(v) for v in sv], dims[a])
+    if dims[a] is not None and -1 not in sizes and sum(sizes) != dims[a]:
+        raise ValueError(f"Determined shape must either match input shape along split_dim exactly if fully "
+                         f"specified, or be less than the size of the input along split_dim if not fully specified."
+                         f"  Got: {sum(sizes)}")
+    return [ts.TensorShape(dims[:a] + [None if s == -1 else s] + dims[a + 1:]) for s in sizes]
+
+
+@SplitV.kernel
+def _splitv_kernel(x, sizes, dim, *, num_split):
+    a = int(dim)
+    if not -x.ndim <= a < x.ndim:
+        raise errors.InvalidArgumentError(None, None, f"-input rank(-{x.ndim}) <= split_dim < input rank ({x.ndim})"
+                                          f", but got {a}")
+    try:
+        sizes = _resolved_sizes([int(s) for s in sizes], x.shape[a])
+    except ValueError as e:
+        raise errors.InvalidArgumentError(None, None, str(e)) from None
+    if len(sizes) != num_split or sum(sizes) != x.shape[a] or min(sizes, default=0) < 0:
+        raise errors.InvalidArgumentError(None, None, f"Determined shape must either match input shape along "
+                                          f"split_dim exactly if fully specified, or be less than the size of the "
+                                          f"input along split_dim if not fully specified.  Got: {sum(sizes)}")
+    return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=a))
+
+
+Split.grad(lambda op, *gs: [None, concat(list(gs), op.inputs[0])])
+SplitV.grad(lambda op, *gs: [concat(list(gs), op.inputs[2]), None, None])
+
+
+def split(value, num_or_size_splits, axis=0, num=None, name="split"):
+    """``tf.split``: ``Split`` for a number of equal pieces, ``SplitV`` for a list of sizes."""
+    if isinstance(num_or_size_splits, (int, np.integer, ts.Dimension)) and not isinstance(num_or_size_splits, bool):
+        return apply_op("Split", name=name, split_dim=axis, value=value, num_split=int(num_or_size_splits))
+    size_splits = convert_to_tensor(num_or_size_splits)
+    if size_splits.shape.ndims == 0:
+        raise ValueError("Rank-0 tensors are not supported as the num_or_size_splits argument to split. Argument "
+                         f"provided: {num_or_size_splits}")
+    if num is None:
+        num = size_splits.shape[0].value if size_splits.shape.ndims else None
+        if num is None:
+            raise ValueError(f"Cannot infer argument `num` from shape {num_or_size_splits}")
+    return apply_op("SplitV", name=name, value=value, size_splits=size_splits, split_dim=axis, num_split=num)
+
+
+# ---- squeeze / expand_dims / transpose ----------------------------------------------------------
 Squeeze = define("Squeeze", "input: T", "output: T", ["T: type", "squeeze_dims: list(int) >= 0 = []"])
 
 
@@ -593,6 +1084,9 @@ def _squeeze_shape(op):
     s = op._inputs[0].shape
     if s.ndims is None:
         return [s]
+    for a in op._attrs["squeeze_dims"]:
+        if not -s.ndims <= a < max(s.ndims, 1):
+            raise ValueError(f"Tried to squeeze dim index {a} for tensor with {s.ndims} dimensions.")
     axes = [a % s.ndims for a in op._attrs["squeeze_dims"]] if s.ndims else []
     dims = s.as_list()
     if not axes:
@@ -609,8 +1103,18 @@ def _squeeze_shape(op):
 def _squeeze_kernel(x, *, squeeze_dims):
     try:
         return np.squeeze(x, axis=tuple(squeeze_dims) if squeeze_dims else None)
-    except ValueError as e:
-        raise errors.InvalidArgumentError(None, None, f"Can not squeeze: {e}") from None
+    except ValueError:
+        bad = next(a for a in squeeze_dims if x.shape[a] != 1)
+        raise errors.InvalidArgumentError(None, None, f"Can not squeeze dim[{bad % x.ndim}], expected a dimension "
+                                          f"of 1, got {x.shape[bad]}") from None
+
+
+def _reshape_to_input(op, g):
+    return [reshape(g, shape(op.inputs[0]))] + [None] * (len(op.inputs) - 1)
+
+
+Squeeze.grad(_reshape_to_input)
+Reshape.grad(_reshape_to_input)
 
 
 def squeeze_axis(x, axis):
@@ -618,8 +1122,655 @@ def squeeze_axis(x, axis):
 
 
 def squeeze(input, axis=None, name=None, squeeze_dims=None):  # noqa: A002
+    if axis is not None and squeeze_dims is not None:
+        raise ValueError("Cannot specify both 'axis' and 'squeeze_dims'.")
     if axis is None:
         axis = squeeze_dims
     if isinstance(axis, int):
         axis = [axis]
     return apply_op("Squeeze", name=name, input=input, squeeze_dims=list(axis or []))
+
+
+ExpandDims = define("ExpandDims", "input: T, dim: Tdim", "output: T", ["T: type", "Tdim: {int32, int64} = int32"])
+
+
+@ExpandDims.shape
+def _expand_dims_shape(op):
+    x, d = op._inputs
+    v = constant_value(d)
+    if x.shape.ndims is None or v is None:
+        return [ts.unknown_shape(None if x.shape.ndims is None else x.shape.ndims + 1)]
+    n = x.shape.ndims
+    a = int(np.reshape(v, [-1])[0])
+    if not -n - 1 <= a <= n:
+        raise ValueError(f"Tried to expand dim index {a} for tensor with {n} dimensions.")
+    dims = x.shape.as_list()
+    dims.insert(a % (n + 1), 1)
+    return [ts.TensorShape(dims)]
+
+
+@ExpandDims.kernel
+def _expand_dims_kernel(x, dim):
+    if dim.size != 1:
+        raise errors.InvalidArgumentError(None, None, f"'dim' must be a tensor with a single value, got {dim}")
+    a = int(np.reshape(dim, [-1])[0])
+    if not -x.ndim - 1 <= a <= x.ndim:
+        raise errors.InvalidArgumentError(None, None, f"Tried to expand dim index {a} for tensor with {x.ndim} "
+                                          "dimensions.")
+    return np.expand_dims(x, a)
+
+
+ExpandDims.grad(_reshape_to_input)
+
+
+def expand_dims(input, axis=None, name=None, dim=None):  # noqa: A002
+    """``tf.expand_dims``; ``dim`` is TF1's old name of ``axis``."""
+    if axis is not None and dim is not None:
+        raise ValueError("Cannot specify both 'axis' and 'dim'.")
+    axis = dim if axis is None else axis
+    if axis is None:
+        raise ValueError("Must specify an axis argument to tf.expand_dims()")
+    return apply_op("ExpandDims", name=name or "ExpandDims", input=input, dim=axis)
+
+
+Transpose = define("Transpose", "x: T, perm: Tperm", "y: T", ["T: type", "Tperm: {int32, int64} = int32"])
+
+
+@Transpose.shape
+def _transpose_shape(op):
+    x, p = op._inputs
+    v = constant_value(p)
+    n = x.shape.ndims if x.shape.ndims is not None else (p.shape[0].value if p.shape.ndims == 1 else None)
+    if v is None or x.shape.ndims is None:
+        return [ts.unknown_shape(n)]
+    perm = [int(i) for i in np.reshape(v, [-1])]
+    if sorted(perm) != list(range(x.shape.ndims)):
+        raise ValueError(f"Dimension must be {x.shape.ndims} but is {len(perm)}" if len(perm) != x.shape.ndims
+                         else f"{perm} is not a permutation")
+    dims = x.shape.as_list()
+    return [ts.TensorShape([dims[i] for i in perm])]
+
+
+@Transpose.kernel
+def _transpose_kernel(x, perm):
+    if sorted(perm.tolist()) != list(range(x.ndim)):
+        raise errors.InvalidArgumentError(None, None, f"transpose expects a vector of size {x.ndim}. But input(1) "
+                                          f"is a vector of size {perm.size}" if perm.size != x.ndim else
+                                          f"{perm.tolist()} is not a permutation")
+    return np.transpose(x, perm)
+
+
+@Transpose.grad
+def _transpose_grad(op, g):
+    p = op.inputs[1]
+    v = constant_value(p)
+    if v is not None:
+        return [transpose(g, np.argsort(np.reshape(v, [-1])).astype(np.int32)), None]
+    return [transpose(g, invert_permutation(p)), None]
+
+
+def transpose(a, perm=None, name="transpose", conjugate=False):
+    """``tf.transpose``: reverses the dims when ``perm`` is None."""
+    with ops.name_scope(name, "transpose", [a]) as scope:
+        a = convert_to_tensor(a, name="a")
+        if conjugate and a.dtype.base_dtype.is_complex:
+            raise NotImplementedError("conjugate transpose of complex tensors is not supported by deferflow")
+        if perm is None:
+            if a.shape.ndims is not None:
+                perm = np.arange(a.shape.ndims - 1, -1, -1, dtype=np.int32)
+            else:
+                from deferflow.ops import math_ops
+                r = rank(a)
+                perm = (r - 1) - math_ops.range_(0, r, 1)
+        return apply_op("Transpose", name=scope, x=a, perm=perm)
+
+
+def matrix_transpose(a, name="matrix_transpose", conjugate=False):
+    with ops.name_scope(name, values=[a]):
+        a = convert_to_tensor(a, name="a")
+        n = a.shape.ndims
+        if n is None:
+            raise NotImplementedError("matrix_transpose needs a tensor of known rank in deferflow")
+        if n < 2:
+            raise ValueError(f"Argument `a` should be a (batch) matrix with rank >= 2.  Received `a` = {a} with "
+                             f"shape: {a.shape}")
+        return transpose(a, list(range(n - 2)) + [n - 1, n - 2], conjugate=conjugate)
+
+
+InvertPermutation = define("InvertPermutation", "x: T", "y: T", ["T: {int32, int64} = int32"])
+InvertPermutation.shape(lambda op: [op._inputs[0].shape])
+InvertPermutation.no_gradient()
+
+
+@InvertPermutation.kernel
+def _invert_permutation_kernel(x):
+    if x.ndim != 1 or sorted(x.tolist()) != list(range(x.size)):
+        raise errors.InvalidArgumentError(None, None, f"{x.tolist()} is not a permutation")
+    out = np.empty_like(x)
+    out[x] = np.arange(x.size, dtype=x.dtype)
+    return out
+
+
+def invert_permutation(x, name=None):
+    return apply_op("InvertPermutation", name=name or "InvertPermutation", x=x)
+
+
+# ---- tile / pad / reverse / broadcast_to --------------------------------------------------------
+Tile = define("Tile", "input: T, multiples: Tmultiples", "output: T", ["T: type", "Tmultiples: {int32, int64} = int32"])
+
+
+@Tile.shape
+def _tile_shape(op):
+    x, m = op._inputs
+    mv = _partial_values(m)
+    if x.shape.ndims is None:
+        return [ts.unknown_shape(None if mv is None else len(mv))]
+    if mv is None:
+        return [ts.unknown_shape(x.shape.ndims)]
+    if len(mv) != x.shape.ndims:
+        raise ValueError(f"Shape must be rank {x.shape.ndims} but is rank {len(mv)}")
+    return [ts.TensorShape([None if d is None or k is None else d * k for d, k in zip(x.shape.as_list(), mv)])]
+
+
+@Tile.kernel
+def _tile_kernel(x, multiples):
+    if multiples.shape != (x.ndim,):
+        raise errors.InvalidArgumentError(None, None, f"Expected multiples argument to be a vector of length "
+                                          f"{x.ndim} but got length {multiples.size}")
+    if np.any(multiples < 0):
+        raise errors.InvalidArgumentError(None, None, f"Expected multiples to be non-negative, got {multiples}")
+    return np.tile(x, multiples.tolist()) if x.ndim else x.copy()
+
+
+@Tile.grad
+def _tile_grad(op, g):
+    from deferflow.ops import math_ops
+    x, m = op.inputs
+    xs, mv = static_shape(x), constant_value(m)
+    if xs is not None and mv is not None:
+        split_shape = [v for pair in zip([int(k) for k in mv], xs) for v in pair]
+        axes = list(range(0, len(split_shape), 2))
+        return [math_ops.reduce_sum(reshape(g, split_shape), axes) if axes else g, None]
+    split_shape = reshape(transpose(stack([m, shape(x, out_type=m.dtype.base_dtype)])), [-1])
+    axes = math_ops.range_(0, size(split_shape), 2)
+    out = math_ops.reduce_sum(reshape(g, split_shape), axes)
+    out.set_shape(x.shape)
+    return [out, None]
+
+
+def tile(input, multiples, name=None):  # noqa: A002
+    return apply_op("Tile", name=name or "Tile", input=input, multiples=multiples)
+
+
+Pad = define("Pad", "input: T, paddings: Tpaddings", "output: T", ["T: type", "Tpaddings: {int32, int64} = int32"])
+PadV2 = define("PadV2", "input: T, paddings: Tpaddings, constant_values: T", "output: T",
+               ["T: type", "Tpaddings: {int32, int64} = int32"])
+MirrorPad = define("MirrorPad", "input: T, paddings: Tpaddings", "output: T",
+                   ["T: type", "Tpaddings: {int32, int64} = int32", "mode: {'REFLECT', 'SYMMETRIC'}"])
+MirrorPadGrad = define("MirrorPadGrad", "input: T, paddings: Tpaddings", "output: T",
+                       ["T: type", "Tpaddings: {int32, int64} = int32", "mode: {'REFLECT', 'SYMMETRIC'}"])
+
+
+def _pad_shape(sign):
+    def shape_fn(op):
+        x, p = op._inputs[0], op._inputs[1]
+        pv = constant_value(p)
+        n = x.shape.ndims if x.shape.ndims is not None else (p.shape[0].value if p.shape.ndims == 2 else None)
+        if pv is None or x.shape.ndims is None:
+            return [ts.unknown_shape(n)]
+        pv = np.reshape(pv, [-1, 2])
+        if pv.shape[0] != x.shape.ndims:
+            raise ValueError(f"Shape must be rank {x.shape.ndims} but is rank {pv.shape[0]}")
+        return [ts.TensorShape([None if d is None else d + sign * int(a + b)
+                                for d, (a, b) in zip(x.shape.as_list(), pv)])]
+    return shape_fn
+
+
+def _check_paddings(x, paddings):
+    if paddings.shape != (x.ndim, 2):
+        raise errors.InvalidArgumentError(None, None, f"The first dimension of paddings must be the rank of inputs"
+                                          f"[{x.ndim},2], but got {list(paddings.shape)}")
+    if np.any(paddings < 0):
+        raise errors.InvalidArgumentError(None, None, f"Paddings must be non-negative: {paddings.tolist()}")
+
+
+@Pad.kernel
+def _pad_kernel(x, paddings):
+    _check_paddings(x, paddings)
+    return np.pad(x, paddings.tolist()) if x.dtype != object else np.pad(x, paddings.tolist(), constant_values=b"")
+
+
+@PadV2.kernel
+def _padv2_kernel(x, paddings, constant_values):
+    _check_paddings(x, paddings)
+    return np.pad(x, paddings.tolist(), constant_values=constant_values)
+
+
+@MirrorPad.kernel
+def _mirror_pad_kernel(x, paddings, *, mode):
+    _check_paddings(x, paddings)
+    off = 1 if mode == "REFLECT" else 0
+    for i, (a, b) in enumerate(paddings.tolist()):
+        if a > x.shape[i] - off or b > x.shape[i] - off:
+            raise errors.InvalidArgumentError(None, None, f"paddings must be less than the dimension size: {a}, {b} "
+                                              f"not less than {x.shape[i]}" if off else
+                                              f"paddings must be no greater than the dimension size: {a}, {b} "
+                                              f"greater than {x.shape[i]}")
+    return np.pad(x, paddings.tolist(), mode=mode.lower())
+
+
+@MirrorPadGrad.kernel
+def _mirror_pad_grad_kernel(g, paddings, *, mode):
+    off = 1 if mode == "REFLECT" else 0
+    out = g
+    for axis, (a, b) in enumerate(paddings.tolist()):
+        n = out.shape[axis] - a - b
+        core = np.array(np.take(out, np.arange(a, a + n), axis=axis))
+        idx = [np.s_[:]] * out.ndim
+        if a:
+            left = np.flip(np.take(out, np.arange(0, a), axis=axis), axis)
+            idx[axis] = np.s_[off:off + a]
+            core[tuple(idx)] += left
+        if b:
+            right = np.flip(np.take(out, np.arange(a + n, a + n + b), axis=axis), axis)
+            idx[axis] = np.s_[n - off - b:n - off]
+            core[tuple(idx)] += right
+        out = core
+    return out if out is not g else g.copy()
+
+
+Pad.shape(_pad_shape(1))
+PadV2.shape(_pad_shape(1))
+MirrorPad.shape(_pad_shape(1))
+MirrorPadGrad.shape(_pad_shape(-1))
+
+
+def _pad_grad(op, g):
+    x, p = op.inputs[0], op.inputs[1]
+    pv = constant_value(p)
+    if pv is not None:
+        begin = np.reshape(pv, [-1, 2])[:, 0].astype(p.dtype.base_dtype.as_numpy_dtype)
+    else:
+        begin = reshape(slice_(p, [0, 0], stack([rank(x), 1])), [-1])
+    out = slice_(g, begin, shape(x, out_type=p.dtype.base_dtype))
+    return [out, None] + [None] * (len(op.inputs) - 2)
+
+
+Pad.grad(_pad_grad)
+PadV2.grad(_pad_grad)
+MirrorPad.grad(lambda op, g: [apply_op("MirrorPadGrad", input=g, paddings=op.inputs[1], mode=op._attrs["mode"]),
+                              None])
+MirrorPadGrad.grad(lambda op, g: [apply_op("MirrorPad", input=g, paddings=op.inputs[1], mode=op._attrs["mode"]),
+                                  None])
+
+
+def pad(tensor, paddings, mode="CONSTANT", name=None, constant_values=0):
+    """``tf.pad``: ``Pad`` (zeros), ``PadV2`` (another constant) or ``MirrorPad`` (REFLECT/SYMMETRIC)."""
+    m = mode.upper() if isinstance(mode, str) else mode
+    if m == "CONSTANT":
+        if not isinstance(constant_values, Tensor) and np.ndim(constant_values) == 0 and constant_values == 0:
+            return apply_op("Pad", name=name or "Pad", input=tensor, paddings=paddings)
+        return apply_op("PadV2", name=name or "PadV2", input=tensor, paddings=paddings,
+                        constant_values=constant_values)
+    if m in ("REFLECT", "SYMMETRIC"):
+        return apply_op("MirrorPad", name=name or "MirrorPad", input=tensor, paddings=paddings, mode=m)
+    raise ValueError('Value of argument `mode` expected to be one of "CONSTANT", "REFLECT", or "SYMMETRIC". '
+                     f"Received `mode` = {mode}")
+
+
+ReverseV2 = define("ReverseV2", "tensor: T, axis: Tidx", "output: T",
+                   ["Tidx: {int32, int64} = int32", "T: {uint8, int8, uint16, int16, int32, uint32, int64, uint64, "
+                    "bool, bfloat16, half, float, double, complex64, complex128, string}"])
+ReverseV2.shape(unchanged_shape)
+
+
+@ReverseV2.kernel
+def _reverse_kernel(x, axis):
+    axes = [int(a) for a in np.reshape(axis, [-1])]
+    for a in axes:
+        if not -x.ndim <= a < x.ndim:
+            raise errors.InvalidArgumentError(None, None, f"'axis'[0] = {a} is out of valid range [0, {x.ndim - 1}")
+    if len({a % x.ndim for a in axes}) != len(axes):
+        raise errors.InvalidArgumentError(None, None, f"axis {axes} specified more than once.")
+    return np.flip(x, axis=tuple(axes)) if axes else x
+
+
+ReverseV2.grad(lambda op, g: [reverse(g, op.inputs[1]), None])
+
+
+def reverse(tensor, axis, name=None):
+    return apply_op("ReverseV2", name=name or "ReverseV2", tensor=tensor, axis=axis)
+
+
+reverse_v2 = reverse
+
+BroadcastTo = define("BroadcastTo", "input: T, shape: Tidx", "output: T", ["T: type", "Tidx: {int32, int64} = int32"])
+BroadcastTo.broadcasting = True  # its gradient is summed back to the input's shape centrally
+
+
+@BroadcastTo.shape
+def _broadcast_to_shape(op):
+    target = shape_from_tensor(op._inputs[1])
+    x = op._inputs[0].shape
+    if target.ndims is not None and x.ndims is not None:
+        if x.ndims > target.ndims:
+            raise ValueError(f"Rank of input ({x.ndims}) must be no greater than rank of output shape "
+                             f"({target.ndims}).")
+        ts.broadcast_shape(x, target)  # raises on incompatible dims
+    return [target]
+
+
+@BroadcastTo.kernel
+def _broadcast_to_kernel(x, shape):
+    try:
+        return np.broadcast_to(x, [int(d) for d in shape])
+    except ValueError:
+        raise errors.InvalidArgumentError(None, None, f"Unable to broadcast tensor of shape {list(x.shape)} to "
+                                          f"tensor of shape {shape.tolist()}") from None
+
+
+BroadcastTo.grad(lambda op, g: [g, None])
+
+
+def broadcast_to(input, shape, name=None):  # noqa: A002
+    return apply_op("BroadcastTo", name=name or "BroadcastTo", input=input, shape=shape)
+
+
+# ---- one_hot, sequence_mask, meshgrid -----------------------------------------------------------
+OneHot = define("OneHot", "indices: TI, depth: int32, on_value: T, off_value: T", "output: T",
+                ["axis: int = -1", "T: type", "TI: {uint8, int8, int32, int64} = int64"])
+OneHot.no_gradient()
+
+
+@OneHot.shape
+def _one_hot_shape(op):
+    idx = op._inputs[0].shape
+    d = constant_value(op._inputs[1])
+    if idx.ndims is None:
+        return [ts.unknown_shape()]
+    axis = op._attrs["axis"]
+    if axis < -1 or axis > idx.ndims:
+        raise ValueError(f"Expected axis to be -1 or between [0, {idx.ndims}).  But received: {axis}")
+    dims = idx.as_list()
+    dims.insert(idx.ndims if axis == -1 else axis, None if d is None else int(d))
+    return [ts.TensorShape(dims)]
+
+
+@OneHot.kernel
+def _one_hot_kernel(indices, depth, on_value, off_value, *, axis):
+    depth = int(depth)
+    if depth < 0:
+        raise errors.InvalidArgumentError(None, None, f"depth must be non-negative, got: {depth}")
+    hot = indices[..., None] == np.arange(depth, dtype=np.int64)
+    out = np.where(hot, on_value, off_value).astype(on_value.dtype, copy=False)
+    return np.moveaxis(out, -1, axis) if axis != -1 else out
+
+
+def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):
+    """``tf.one_hot``: dtype from ``on_value``/``off_value``/``dtype``, float32 by default."""
+    with ops.name_scope(name, "one_hot", [indices, depth, on_value, off_value, axis, dtype]) as scope:
+        dtype = None if dtype is None else dtypes.as_dtype(dtype).base_dtype
+        if on_value is not None:
+            on_value = convert_to_tensor(on_value, dtype_hint=dtype)
+        if off_value is not None:
+            off_value = convert_to_tensor(off_value, dtype_hint=dtype)
+        on_dtype = on_value.dtype.base_dtype if on_value is not None else None
+        off_dtype = off_value.dtype.base_dtype if off_value is not None else None
+        if on_value is not None or off_value is not None:
+            if dtype is not None:
+                if on_value is not None and on_dtype != dtype:
+                    raise TypeError(f"dtype {on_dtype!r} of on_value does not match dtype parameter {dtype!r}")
+                if off_value is not None and off_dtype != dtype:
+                    raise TypeError(f"dtype {off_dtype!r} of off_value does not match dtype parameter {dtype!r}")
+            else:
+                dtype = on_dtype if on_value is not None else off_dtype
+        elif dtype is None:
+            dtype = dtypes.float32
+        if on_value is None:
+            on_value = convert_to_tensor(1, dtype, name="on_value")
+            on_dtype = dtype
+        if off_value is None:
+            off_value = convert_to_tensor(0, dtype, name="off_value")
+            off_dtype = dtype
+        if on_dtype != off_dtype:
+            raise TypeError(f"dtype {on_dtype!r} of on_value does not match dtype {off_dtype!r} of off_value")
+        return apply_op("OneHot", name=scope, indices=indices, depth=depth, on_value=on_value,
+                        off_value=off_value, axis=-1 if axis is None else axis)
+
+
+def sequence_mask(lengths, maxlen=None, dtype=dtypes.bool, name=None):
+    """``mask[i, j] = j < lengths[i]`` (``SequenceMask/Less``)."""
+    from deferflow.ops import math_ops
+    with ops.name_scope(name, "SequenceMask", [lengths, maxlen]):
+        lengths = convert_to_tensor(lengths)
+        if maxlen is None:
+            maxlen = math_ops.reduce_max(lengths, list(range(lengths.shape.ndims)) if lengths.shape.ndims
+                                         is not None else None)
+            maxlen = math_ops.maximum(constant(0, dtype=maxlen.dtype.base_dtype), maxlen)
+        else:
+            maxlen = convert_to_tensor(maxlen)
+        if maxlen.shape.ndims is not None and maxlen.shape.ndims != 0:
+            raise ValueError(f"Argument `maxlen` must be scalar for sequence_mask, received `maxlen` = {maxlen}.")
+        md = maxlen.dtype.base_dtype
+        row_vector = apply_op("Range", start=constant(0, dtype=md), limit=maxlen, delta=constant(1, dtype=md))
+        matrix = math_ops.cast(expand_dims(lengths, -1), md)
+        result = math_ops.less(row_vector, matrix)
+        if dtype is None or dtypes.as_dtype(dtype).base_dtype == dtypes.bool:
+            return result
+        return math_ops.cast(result, dtype)
+
+
+def meshgrid(*args, **kwargs):
+    """``tf.meshgrid`` (``indexing='xy'`` or ``'ij'``), built as TF builds it."""
+    indexing = kwargs.pop("indexing", "xy")
+    name = kwargs.pop("name", "meshgrid")
+    if kwargs:
+        raise TypeError(f"'{next(iter(kwargs))}' is an invalid keyword argument for this function")
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"Argument `indexing` parameter must be either 'xy' or 'ij', got '{indexing}'")
+    with ops.name_scope(name, "meshgrid", list(args)):
+        ndim = len(args)
+        s0 = (1,) * ndim
+        if not ndim:
+            return []
+        output = [reshape(x if isinstance(x, Tensor) else stack(x), s0[:i] + (-1,) + s0[i + 1:])
+                  for i, x in enumerate(args)]
+        shapes = [size(x) for x in args]
+        out_dtype = convert_to_tensor(args[0]).dtype.base_dtype
+        if indexing == "xy" and ndim > 1:
+            output[0] = reshape(output[0], (1, -1) + (1,) * (ndim - 2))
+            output[1] = reshape(output[1], (-1, 1) + (1,) * (ndim - 2))
+            shapes[0], shapes[1] = shapes[1], shapes[0]
+        mult = ones(shapes, out_dtype)
+        return [x * mult for x in output]
+
+
+# ---- unique, top_k, set difference -----------------------------------------------------------------
+Unique = define("Unique", "x: T", "y: T, idx: out_idx", ["T: type", "out_idx: {int32, int64} = int32"])
+Unique.shape(lambda op: [ts.unknown_shape(1), op._inputs[0].shape])
+lookup_error_gradient(Unique)  # TF registers no gradient for Unique
+
+
+@Unique.kernel
+def _unique_kernel(x, *, out_idx):
+    if x.ndim != 1:
+        raise errors.InvalidArgumentError(None, None, f"unique expects a 1D vector, got shape {list(x.shape)}")
+    u, first, inv = np.unique(x, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # TF keeps first-occurrence order
+    pos = np.empty_like(order)
+    pos[order] = np.arange(order.size)
+    return u[order], pos[inv.reshape(-1)].astype(out_idx.as_numpy_dtype)
+
+
+UniqueOutput = collections.namedtuple("Unique", ["y", "idx"])
+
+
+def unique(x, out_idx=dtypes.int32, name=None):
+    return UniqueOutput(*apply_op("Unique", name=name or "Unique", x=x, out_idx=out_idx))
+
+
+TopKV2 = define("TopKV2", "input: T, k: Tk", "values: T, indices: index_type",
+                ["sorted: bool = true", "T: {float, double, int32, uint8, int16, int8, int64, bfloat16, uint16, half, "
+                 "uint32, uint64}", "Tk: {int16, int32, int64} = int32", "index_type: {int16, int32, int64} = int32"])
+
+
+@TopKV2.shape
+def _topk_shape(op):
+    x = op._inputs[0].shape
+    k = constant_value(op._inputs[1])
+    if x.ndims is None:
+        return [ts.unknown_shape()] * 2
+    if x.ndims < 1:
+        raise ValueError("Shape must be at least rank 1 but is rank 0")
+    if k is not None and x[-1].value is not None and int(k) > x[-1].value:
+        raise ValueError(f"input must have last dimension >= k = {int(k)} but is {x[-1].value}")
+    s = ts.TensorShape(x.as_list()[:-1] + [None if k is None else int(k)])
+    return [s, s]
+
+
+@TopKV2.kernel
+def _topk_kernel(x, k, *, sorted, index_type):  # noqa: A002 - TF's attr name
+    k = int(k)
+    n = x.shape[-1]
+    if k < 0 or k > n:
+        raise errors.InvalidArgumentError(None, None, f"input must have at least k columns. Had {n}, needed {k}"
+                                          if k > n else f"Need k >= 0, got {k}")
+    # stable ascending sort of the reversed row, read backwards: descending, ties by lower index
+    order = np.argsort(x[..., ::-1], axis=-1, kind="stable")[..., ::-1][..., :k]
+    idx = (n - 1 - order)
+    return np.take_along_axis(x, idx, axis=-1), idx.astype(index_type.as_numpy_dtype)
+
+
+@TopKV2.grad
+def _topk_grad(op, g_values, g_indices):
+    from deferflow.ops import math_ops
+    x, idx = op.inputs[0], op.outputs[1]
+    in_shape = shape(x)
+    n = x.shape[-1].value
+    last = constant(n, dtype=dtypes.int32) if n is not None else gather(in_shape, size(in_shape) - 1)
+    k = idx.shape[-1].value
+    idx2d = reshape(idx, stack([-1, k if k is not None else gather(shape(idx), size(shape(idx)) - 1)]))
+    rows = gather(shape(idx2d), 0)
+    offsets = expand_dims(math_ops.range_(0, rows * last, last), -1)
+    flat = reshape(math_ops.cast(idx2d, dtypes.int32) + offsets, [-1])
+    total = math_ops.reduce_prod(in_shape)
+    out = scatter_nd(expand_dims(flat, -1), reshape(g_values, [-1]), reshape(total, [1]))
+    return [reshape(out, in_shape), None]
+
+
+TopKOutput = collections.namedtuple("TopKV2", ["values", "indices"])
+
+
+def top_k(input, k=1, sorted=True, name=None, index_type=dtypes.int32):  # noqa: A002
+    """``tf.nn.top_k``: the ``k`` largest entries of the last dim, descending, and their indices."""
+    return TopKOutput(*apply_op("TopKV2", name=name or "TopKV2", input=input, k=k, sorted=sorted,
+                                index_type=index_type))
+
+
+ListDiff = define("ListDiff", "x: T, y: T", "out: T, idx: out_idx", ["T: type", "out_idx: {int32, int64} = int32"])
+ListDiff.shape(lambda op: [ts.unknown_shape(1), ts.unknown_shape(1)])
+lookup_error_gradient(ListDiff)
+
+
+@ListDiff.kernel
+def _list_diff_kernel(x, y, *, out_idx):
+    keep = ~np.isin(x, y)
+    return x[keep], np.nonzero(keep)[0].astype(out_idx.as_numpy_dtype)
+
+
+def setdiff1d(x, y, index_dtype=dtypes.int32, name=None):
+    return apply_op("ListDiff", name=name or "ListDiff", x=x, y=y, out_idx=index_dtype)
+
+
+# ---- stitching, identity_n, checks ----------------------------------------------------------------
+DynamicStitch = define("DynamicStitch", "indices: N * int32, data: N * T", "merged: T", ["N: int >= 1", "T: type"])
+
+
+@DynamicStitch.shape
+def _dynamic_stitch_shape(op):
+    n = op._attrs["N"]
+    idx, data = op._inputs[:n], op._inputs[n:]
+    tail = None
+    for i, d in zip(idx, data):
+        if i.shape.ndims is not None and d.shape.ndims is not None:
+            t = ts.TensorShape(d.shape.as_list()[i.shape.ndims:])
+            tail = t if tail is None else tail.merge_with(t)
+    vals = [constant_value(i) for i in idx]
+    first = None if any(v is None for v in vals) else int(max((v.max() for v in vals if v.size), default=-1)) + 1
+    if tail is None:
+        return [ts.unknown_shape()]
+    return [ts.TensorShape([first]).concatenate(tail)]
+
+
+@DynamicStitch.kernel
+def _dynamic_stitch_kernel(*args):
+    n = len(args) // 2
+    idx, data = args[:n], args[n:]
+    size_ = int(max((int(i.max()) for i in idx if i.size), default=-1)) + 1
+    tail = data[0].shape[idx[0].ndim:]
+    out = np.zeros((size_,) + tail, dtype=data[0].dtype)
+    for i, d in zip(idx, data):
+        if d.shape[:i.ndim] != i.shape:
+            raise errors.InvalidArgumentError(None, None, f"data[0].shape = {list(d.shape)} does not start with "
+                                              f"indices[0].shape = {list(i.shape)}")
+        out[i.reshape(-1)] = d.reshape((-1,) + tail)  # later entries win, as in TF
+    return out
+
+
+@DynamicStitch.grad
+def _dynamic_stitch_grad(op, g):
+    n = op._attrs["N"]
+    return [None] * n + [gather(g, i) for i in op.inputs[:n]]
+
+
+def dynamic_stitch(indices, data, name=None):
+    return apply_op("DynamicStitch", name=name or "DynamicStitch", indices=list(indices), data=list(data))
+
+
+IdentityN = define("IdentityN", "input: T", "output: T", ["T: list(type) >= 1"])
+IdentityN.shape(lambda op: [t.shape for t in op._inputs])
+IdentityN.kernel(lambda *xs: tuple(xs))
+IdentityN.grad(lambda op, *gs: list(gs))
+
+
+def identity_n(input, name=None):  # noqa: A002
+    return apply_op("IdentityN", name=name or "IdentityN", input=list(input))
+
+
+CheckNumerics = define("CheckNumerics", "tensor: T", "output: T", ["T: {bfloat16, half, float, double}",
+                                                                   "message: string"])
+CheckNumerics.shape(unchanged_shape)
+
+
+@CheckNumerics.kernel
+def _check_numerics_kernel(x, *, message):
+    if np.isnan(x).any():
+        raise errors.InvalidArgumentError(None, None, f"{message} : Tensor had NaN values")
+    if np.isinf(x).any():
+        raise errors.InvalidArgumentError(None, None, f"{message} : Tensor had Inf values")
+    return x
+
+
+CheckNumerics.grad(lambda op, g: [check_numerics(g, "Not a number (NaN) or infinity (Inf) values detected in "
+                                                    "gradient. " + op._attrs["message"])])
+
+
+def check_numerics(tensor, message, name=None):
+    return apply_op("CheckNumerics", name=name or "CheckNumerics", tensor=tensor, message=message)
+
+
+EnsureShape = define("EnsureShape", "input: T", "output: T", ["shape: shape", "T: type"])
+EnsureShape.shape(lambda op: [op._inputs[0].shape.merge_with(op._attrs["shape"])])
+EnsureShape.grad(lambda op, g: [g])
+
+
+@EnsureShape.kernel
+def _ensure_shape_kernel(x, *, shape):
+    if not ts.TensorShape(list(x.shape)).is_compatible_with(shape):
+        raise errors.InvalidArgumentError(None, None, f"Shape of tensor {list(x.shape)} is not compatible with "
+                                          f"expected shape {ts.TensorShape(shape)}.")
+    return x
+
+
+def ensure_shape(x, shape, name=None):  # noqa: A002
+    return apply_op("EnsureShape", name=name or "EnsureShape", input=x, shape=ts.as_shape(shape))
