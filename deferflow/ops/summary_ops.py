@@ -87,8 +87,9 @@ def histogram_proto(values, limits=_BUCKET_LIMITS):
     h = protos.HistogramProto()
     if x.size:
         h.min, h.max, h.num = float(x.min()), float(x.max()), float(x.size)
-        h.sum = float(np.cumsum(x)[-1])  # sequential, as TF adds one value at a time
-        h.sum_squares = float(np.cumsum(x * x)[-1])
+        with np.errstate(over="ignore", invalid="ignore"):
+            h.sum = float(np.cumsum(x)[-1])  # sequential, as TF adds one value at a time
+            h.sum_squares = float(np.cumsum(x * x)[-1])
         counts = np.bincount(np.searchsorted(limits, x, side="right"), minlength=len(limits))
         counts = counts[:len(limits)].astype(np.float64)
         full = counts > 0
@@ -419,7 +420,7 @@ def merge(inputs, collections=None, name=None):
     """``tf.summary.merge``: one ``Summary`` string holding the values of all ``inputs``."""
     inputs = list(inputs)
     with ops.name_scope(name, "Merge", inputs):
-        out = apply_op("MergeSummary", inputs=inputs)
+        out = apply_op("MergeSummary", name=name, inputs=inputs)
     _collect(out, collections, default=())
     return out
 
