@@ -68,7 +68,8 @@ class VariableScope:
             reuse = self._reuse
         with ops.name_scope(None):
             return var_store.get_variable(
-                full_name, shape, dtype or self._dtype, initializer or self._initializer,
+                full_name, shape, dtype or self._dtype,
+                initializer if initializer is not None else self._initializer,  # may be an ndarray
                 regularizer or self._regularizer, reuse, trainable, collections, validate_shape,
                 partitioner if partitioner is not None else self._partitioner,
                 constraint or self._constraint, custom_getter or self._custom_getter)
