@@ -41,7 +41,7 @@ from deferflow.ops.math_ops import (accumulate_n, acos, add_n, argmax, argmin, a
                                     to_bfloat16, to_double, to_float, to_int32, to_int64, truncatediv, truncatemod,
                                     unsorted_segment_sum, where, where_v2)
 from deferflow.gradients import UnconnectedGradients, gradients, hessians
-from deferflow import linalg, math  # noqa: A004 - tf.math
+from deferflow import linalg, math, raw_ops  # noqa: A004 - tf.math
 from deferflow.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
 from deferflow.ops.state_ops import assign, assign_add, assign_sub
 from deferflow.ops.control_flow_ops import group, no_op, tuple, with_dependencies  # noqa: A004

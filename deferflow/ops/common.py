@@ -34,6 +34,14 @@ def constant_value(t):
     if op.type == "Cast":
         v = constant_value(op._inputs[0])
         return None if v is None else v.astype(op._attrs["DstT"].as_numpy_dtype)
+    if op.type in ("Range", "Fill", "Reshape"):
+        vals = [constant_value(x) for x in op._inputs]
+        if all(v is not None for v in vals):
+            if op.type == "Range":
+                return np.arange(vals[0], vals[1], vals[2], dtype=vals[0].dtype)
+            if op.type == "Fill":
+                return np.full(vals[0], vals[1], dtype=vals[1].dtype)
+            return np.reshape(vals[0], vals[1])
     if op.type in ("ConcatV2",):
         vals = [constant_value(x) for x in op._inputs]
         if all(v is not None for v in vals):

@@ -13,8 +13,8 @@ from deferflow.framework import dtypes, errors, op_registry, ops
 from deferflow.framework import tensor_shape as ts
 from deferflow.framework.ops import apply_op, convert_to_tensor, Tensor
 from deferflow.ops import array_ops
-from deferflow.ops.common import (FLOAT, FLOAT_COMPLEX, NUMERIC, REAL, binary, constant_value, static_axes,
-                                  static_shape, unary)
+from deferflow.ops.common import (FLOAT, FLOAT_COMPLEX, NUMERIC, binary, constant_value, lookup_error_gradient,
+                                  static_axes, static_shape, unary)
 
 define = op_registry.define
 cast = array_ops.cast
@@ -22,6 +22,12 @@ cast = array_ops.cast
 _SIGNED = "{bfloat16, half, float, double, int8, int16, int32, int64, complex64, complex128}"
 _CMP = "{bfloat16, half, float, double, int8, int16, int32, int64, uint8, uint16, uint32, uint64}"
 _INT_REAL = "{bfloat16, half, float, double, int8, int16, int32, int64, uint8, uint16, uint32, uint64}"
+
+
+def _quiet(fn, *args):
+    """``fn(*args)`` cast to the first input's dtype, with TF's silent inf/nan instead of NumPy warnings."""
+    with np.errstate(all="ignore"):
+        return np.asarray(fn(*args), dtype=args[0].dtype)
 
 
 def _err(msg):
@@ -91,7 +97,8 @@ def _floor_mod_grad(op, g):
 
 
 AddV2 = binary("AddV2", np.add, grad=lambda op, g: [g, g])
-Add = binary("Add", np.add, types=NUMERIC[:-1] + ", string}", grad=lambda op, g: [g, g])
+Add = binary("Add", np.add, types="{bfloat16, half, float, double, uint8, int8, int16, int32, int64, complex64, "
+             "complex128, string}", grad=lambda op, g: [g, g])
 Sub = binary("Sub", np.subtract, grad=lambda op, g: [g, -g])
 Mul = binary("Mul", np.multiply, grad=lambda op, g: [multiply(g, op.inputs[1]), multiply(op.inputs[0], g)])
 RealDiv = binary("RealDiv", np.true_divide, grad=_realdiv_grad)
@@ -102,11 +109,11 @@ DivNoNan = binary("DivNoNan", _div_no_nan, types="{half, float, bfloat16, double
 MulNoNan = binary("MulNoNan", lambda x, y: np.where(y == 0, np.zeros_like(x), x * y),
                   types="{half, float, bfloat16, double, complex64, complex128}",
                   grad=lambda op, g: [mul_no_nan(g, op.inputs[1]), mul_no_nan(op.inputs[0], g)])
-FloorDiv = binary("FloorDiv", _int_checked(np.floor_divide), grad=lambda op, g: [None, None])
-TruncateDiv = binary("TruncateDiv", _int_checked(_trunc_div), grad=lambda op, g: [None, None])
+FloorDiv = binary("FloorDiv", _int_checked(np.floor_divide)).no_gradient()  # TF: gradient None
+TruncateDiv = binary("TruncateDiv", _int_checked(_trunc_div)).no_gradient()
 FloorMod = binary("FloorMod", _int_checked(np.mod), types=_INT_REAL, grad=_floor_mod_grad)
-TruncateMod = binary("TruncateMod", _int_checked(np.fmod), types="{int32, int64, bfloat16, half, float, double}")
-TruncateMod.no_gradient()
+TruncateMod = lookup_error_gradient(binary("TruncateMod", _int_checked(np.fmod),
+                                           types="{int32, int64, bfloat16, half, float, double}"))
 Maximum = binary("Maximum", np.maximum, types=_INT_REAL, grad=_max_min_grad(lambda x, y: greater_equal(x, y)))
 Minimum = binary("Minimum", np.minimum, types=_INT_REAL, grad=_max_min_grad(lambda x, y: less_equal(x, y)))
 SquaredDifference = binary("SquaredDifference", lambda x, y: np.square(x - y),
@@ -118,7 +125,7 @@ Pow = binary("Pow", _pow, types="{bfloat16, float, half, double, int8, int16, in
 # Atan2(y, x): TF names its inputs y, x.
 Atan2 = define("Atan2", "y: T, x: T", "z: T", [f"T: {FLOAT}"])
 Atan2.shape(lambda op: [ts.broadcast_shape(op._inputs[0].shape, op._inputs[1].shape)])
-Atan2.kernel(lambda y, x: np.asarray(np.arctan2(y, x), dtype=y.dtype))
+Atan2.kernel(lambda y, x: _quiet(np.arctan2, y, x))
 Atan2.broadcasting = True
 
 
@@ -193,10 +200,10 @@ Acos = unary("Acos", np.arccos, grad=lambda op, g: [-g * rsqrt(_c(g, 1) - square
 Atan = unary("Atan", np.arctan, grad=lambda op, g: [g * reciprocal(_c(g, 1) + square(op.inputs[0]))])
 Sinh = unary("Sinh", np.sinh, grad=lambda op, g: [g * cosh(op.inputs[0])])
 Cosh = unary("Cosh", np.cosh, grad=lambda op, g: [g * sinh(op.inputs[0])])
-Floor = unary("Floor", np.floor, types=FLOAT, grad=lambda op, g: [None])
-Ceil = unary("Ceil", np.ceil, types=FLOAT, grad=lambda op, g: [None])
-Round = unary("Round", np.round, types=_SIGNED, grad=lambda op, g: [None])
-Rint = unary("Rint", np.rint, types=FLOAT, grad=lambda op, g: [None])
+Floor = unary("Floor", np.floor, types=FLOAT).no_gradient()  # TF registers gradients that are None
+Ceil = unary("Ceil", np.ceil, types=FLOAT).no_gradient()
+Round = unary("Round", np.round, types=_SIGNED).no_gradient()
+Rint = unary("Rint", np.rint, types=FLOAT).no_gradient()
 
 
 def _erf(x):
@@ -215,14 +222,12 @@ ReciprocalGrad = define("ReciprocalGrad", "y: T, dy: T", "z: T", [_GRAD_T])
 InvGrad = define("InvGrad", "y: T, dy: T", "z: T", [_GRAD_T])
 SigmoidGrad = define("SigmoidGrad", "y: T, dy: T", "z: T", [_GRAD_T])
 TanhGrad = define("TanhGrad", "y: T, dy: T", "z: T", [_GRAD_T])
-SqrtGrad.kernel(lambda y, dy: np.asarray(dy * np.asarray(0.5, y.dtype) / y, dtype=y.dtype))
-RsqrtGrad.kernel(lambda y, dy: np.asarray(dy * np.asarray(-0.5, y.dtype) * y * y * y, dtype=y.dtype))
-ReciprocalGrad.kernel(lambda y, dy: np.asarray(-dy * y * y, dtype=y.dtype))
-InvGrad.kernel(lambda y, dy: np.asarray(-dy * y * y, dtype=y.dtype))
-SigmoidGrad.kernel(lambda y, dy: np.asarray(dy * (y * (1 - y)), dtype=y.dtype))
-TanhGrad.kernel(lambda y, dy: np.asarray(dy * (1 - y * y), dtype=y.dtype))
-for _od in (SqrtGrad, RsqrtGrad, ReciprocalGrad, InvGrad, SigmoidGrad, TanhGrad):
+for _od, _fn in ((SqrtGrad, lambda y, dy: dy * np.asarray(0.5, y.dtype) / y),
+                 (RsqrtGrad, lambda y, dy: dy * np.asarray(-0.5, y.dtype) * y * y * y),
+                 (ReciprocalGrad, lambda y, dy: -dy * y * y), (InvGrad, lambda y, dy: -dy * y * y),
+                 (SigmoidGrad, lambda y, dy: dy * (y * (1 - y))), (TanhGrad, lambda y, dy: dy * (1 - y * y))):
     _od.shape(lambda op: [op._inputs[0].shape.merge_with(op._inputs[1].shape)])
+    _od.kernel(lambda y, dy, _fn=_fn: _quiet(_fn, y, dy))
 
 
 @SqrtGrad.grad
@@ -526,11 +531,12 @@ def _reducer(name, fn, types=NUMERIC, acc_half=False):
 
 
 def _mean(x, axis, keepdims):
+    n = int(np.prod([x.shape[a] for a in axis], dtype=np.int64))
     if x.dtype.kind in "iu":  # TF: integer sum, then integer division truncating toward zero
         s = np.sum(x, axis=axis, keepdims=keepdims, dtype=np.int64)
-        n = max(int(np.prod([x.shape[a] for a in axis], dtype=np.int64)), 1) if axis else 1
+        n = max(n, 1)
         return np.where(s < 0, -(-s // n), s // n)
-    return np.mean(x, axis=axis, keepdims=keepdims)
+    return np.true_divide(np.sum(x, axis=axis, keepdims=keepdims), x.dtype.type(n))  # empty -> nan, no warning
 
 
 Sum = _reducer("Sum", np.sum, acc_half=True)
@@ -683,8 +689,11 @@ def _reduce(op_type, default_name, bool_only=False):
         if bool_only and x.dtype.base_dtype != dtypes.bool:
             raise TypeError(f"Input 'input' of '{op_type}' Op has type {x.dtype.base_dtype.name} that does not "
                             "match expected type of bool.")
-        return apply_op(op_type, name=name or default_name, input=x, reduction_indices=_reduction_dims(x, axis),
-                        keep_dims=keepdims)
+        out = apply_op(op_type, name=name or default_name, input=x, reduction_indices=_reduction_dims(x, axis),
+                       keep_dims=keepdims)
+        if axis is None and not keepdims:
+            out.set_shape([])  # all dims reduced, even of an input of unknown rank
+        return out
     reduce.__name__ = "reduce_" + default_name.lower()
     reduce.__doc__ = f"``tf.{reduce.__name__}`` (``{op_type}``); ``keep_dims`` and ``reduction_indices`` are TF1's old names."
     return reduce
@@ -707,12 +716,14 @@ def reduce_logsumexp(input_tensor, axis=None, keepdims=None, name=None, reductio
     with ops.name_scope(name, "ReduceLogSumExp", [input_tensor]) as scope:
         x = convert_to_tensor(input_tensor)
         raw_max = reduce_max(x, axis, keepdims=True)
-        my_max = array_ops.stop_gradient(where_v2(is_finite(raw_max), raw_max, array_ops.constant(
-            0, dtype=raw_max.dtype.base_dtype)))
+        my_max = array_ops.stop_gradient(where_v2(is_finite(raw_max), raw_max, 0))
         result = log(reduce_sum(exp(subtract(x, my_max)), axis, keepdims=keepdims))
         if not keepdims:
-            my_max = array_ops.reshape(my_max, array_ops.shape(result))
-        return add(result, my_max, name=scope)
+            my_max = array_ops.reshape(my_max, apply_op("Shape", input=result))  # TF's raw Shape op here
+        result = add(result, my_max, name=scope)
+        if axis is None and not keepdims:
+            result.set_shape([])
+        return result
 
 
 def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
@@ -776,7 +787,7 @@ def _arg_kernel(fn):
 for _od, _fn in ((ArgMax, np.argmax), (ArgMin, np.argmin)):
     _od.shape(_arg_shape)
     _od.kernel(_arg_kernel(_fn))
-    _od.grad(lambda op, g: [None, None])
+    _od.no_gradient()  # TF: gradient None
 
 
 def _arg(op_type):
@@ -921,7 +932,11 @@ def _addn_kernel(*xs):
     if any(x.shape != xs[0].shape for x in xs):
         raise _err(f"Inputs to operation AddN of type AddN must have the same size and shape.  Input 0: "
                    f"{list(xs[0].shape)} != input {next(i for i, x in enumerate(xs) if x.shape != xs[0].shape)}")
-    out = np.add(xs[0], xs[1]) if len(xs) > 1 else xs[0]
+    if len(xs) == 1:
+        return xs[0]
+    if xs[0].ndim == 0:
+        return np.asarray(sum(xs[1:], xs[0]))
+    out = np.add(xs[0], xs[1])
     for x in xs[2:]:
         np.add(out, x, out=out)  # ``out`` is this kernel's own fresh array
     return out
@@ -1183,7 +1198,7 @@ def tensordot(a, b, axes, name=None):
         b2, b_free, b_free_idx = prep(b, b_axes, rb, True)
         product = matmul(a2, b2)
         out_dims = a_free + b_free
-        if product.shape.as_list() == out_dims:
+        if all(d is not None for d in out_dims) and product.shape.as_list() == out_dims:
             return product
         if all(d is not None for d in out_dims):
             return array_ops.reshape(product, out_dims, name=scope)
@@ -1308,8 +1323,7 @@ def scalar_mul(scalar, x, name=None):
     scalar = convert_to_tensor(scalar, dtype=convert_to_tensor(x).dtype.base_dtype, name="scalar")
     if scalar.shape.ndims != 0:
         raise ValueError(f"`scalar` must be a 0-D Tensor or scalar, got shape {scalar.shape}")
-    with ops.name_scope(name, "scalar_mul", [scalar, x]) as scope:
-        return multiply(scalar, x, name=scope)
+    return multiply(scalar, x, name=name)
 
 
 def _truediv(x, y, name):
@@ -1349,8 +1363,8 @@ def div(x, y, name=None):
 
 
 def logical_xor(x, y, name="LogicalXor"):
-    with ops.name_scope(name, "LogicalXor", [x, y]) as scope:
-        return logical_and(logical_or(x, y), logical_not(logical_and(x, y)), name=scope)
+    """``(x | y) & ~(x & y)``; as in TF, only the last op gets ``name``."""
+    return logical_and(logical_or(x, y), logical_not(logical_and(x, y)), name=name)
 
 
 def clip_by_value(t, clip_value_min, clip_value_max, name=None):
@@ -1410,7 +1424,7 @@ def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
         out = []
         for i, v in enumerate(values):
             out.append(None if v is None else array_ops.identity(v * cast(scale, v.dtype.base_dtype),
-                                                                 name=f"{scope[:-1]}_{i}"))
+                                                                 name=f"{scope}_{i}"))
         return out, use_norm
 
 
@@ -1471,3 +1485,5 @@ to_double = _to(dtypes.float64, "ToDouble")
 to_int32 = _to(dtypes.int32, "ToInt32")
 to_int64 = _to(dtypes.int64, "ToInt64")
 to_bfloat16 = _to(dtypes.bfloat16, "ToBFloat16")
+
+top_k = array_ops.top_k  # exported as tf.nn.top_k and tf.math.top_k
