@@ -31,7 +31,8 @@ class CheckpointReader:
         if not self.has_tensor(tensor_str):
             raise errors.NotFoundError(None, None, f"Key {tensor_str} not found in checkpoint")
         try:
-            value = io_ops.read_tensor(self._reader, self._prefix, tensor_str)
+            with io_ops.no_hugepage_stalls():
+                value = io_ops.read_tensor(self._reader, self._prefix, tensor_str)
         finally:
             self._reader.close()
         return value[()] if value.ndim == 0 else value  # scalars come back as NumPy scalars / bytes, as in TF
