@@ -366,13 +366,21 @@ Pack.kernel(lambda *values, axis: np.stack(values, axis=axis))
 
 
 def stack(values, axis=0, name="stack"):
+    """``tf.stack`` (``Pack``); an all-constant list along axis 0 becomes one Const, as in TF."""
+    if isinstance(values, Tensor):
+        values = unstack(values)
     values = list(values)
     if axis == 0 and not _has_tensor(values):  # TF folds all-constant stacks into one Const
         try:
             return constant(values, name=name)
         except (TypeError, ValueError):
             pass
-    return apply_op("Pack", name=name, values=values, axis=axis)
+    first = convert_to_tensor(values[0], name=name)  # as TF does (a Const here takes the name "stack")
+    if first.shape.ndims is not None:
+        n = first.shape.ndims + 1
+        if not -n <= axis < n:
+            raise ValueError(f"Argument `axis` = {axis} not in range [{-n}, {n})")
+    return apply_op("Pack", name=name, values=[first] + values[1:], axis=axis)
 
 
 Cast = define("Cast", "x: SrcT", "y: DstT", ["SrcT: type", "DstT: type", "Truncate: bool = false"])
@@ -414,9 +422,9 @@ def _slice_spec(begin, end, strides, begin_mask, end_mask, ellipsis_mask, new_ax
         elif new_axis_mask & bit:
             spec.append(np.newaxis)
         elif shrink_axis_mask & bit:
-            spec.append(None if begin[i] is None else int(begin[i]))
-            if spec[-1] is None:
-                spec[-1] = _UNKNOWN_INDEX
+            if strides[i] is not None and int(strides[i]) != 1:
+                raise ValueError("only stride 1 allowed on non-range indexing.")
+            spec.append(_UNKNOWN_INDEX if begin[i] is None else int(begin[i]))
         else:
             if strides[i] is not None and int(strides[i]) == 0:
                 raise ValueError("strides[%d] must be non-zero" % i)
@@ -610,8 +618,6 @@ def _slice_shape(op):
         elif sz == -1:
             out.append(None if d is None or b_i is None else d - b_i)
         else:
-            if d is not None and b_i is not None and b_i + sz > d:
-                raise ValueError(f"Expected size[{i}] in [0, {d - b_i}], but got {sz}")
             out.append(sz)
     return [ts.TensorShape(out)]
 
@@ -820,32 +826,32 @@ def scatter_nd(indices, updates, shape, name=None):  # noqa: A002 - TF's argumen
 
 
 def boolean_mask(tensor, mask, name="boolean_mask", axis=None):
-    """``tf.boolean_mask`` as TF composes it: flatten the masked dims, ``Where``, ``GatherV2``."""
+    """``tf.boolean_mask``, built as TF builds it: flatten the masked dims, ``Where``, ``GatherV2``."""
     with ops.name_scope(name, values=[tensor, mask]):
         tensor = convert_to_tensor(tensor, name="tensor")
         mask = convert_to_tensor(mask, name="mask")
-        ndims_mask = mask.shape.ndims
+        shape_mask = mask.shape
+        ndims_mask = shape_mask.ndims
+        shape_tensor = tensor.shape
+        if ndims_mask == 0:
+            raise ValueError("mask cannot be scalar.")
         if ndims_mask is None:
             raise ValueError("Number of mask dimensions must be specified, even if some dimensions are None. "
                              "E.g. shape=[None] is ok, but shape=None is not.")
-        if ndims_mask == 0:
-            raise ValueError("mask cannot be scalar.")
         axis = 0 if axis is None else axis
-        if tensor.shape.ndims is not None:
-            tensor.shape[axis:axis + ndims_mask].assert_is_compatible_with(mask.shape)
-        leading = tensor.shape[axis:axis + ndims_mask].num_elements() if tensor.shape.ndims is not None else None
-        shape_t = shape(tensor)
-        lead = -1 if leading is None else leading
-        new_shape = reshape(tensor, _concat_shape(shape_t, axis, ndims_mask, lead)) if ndims_mask != 1 or axis \
-            else tensor
-        indices = squeeze_axis(apply_op("Where", input=reshape(mask, [-1])), 1)
-        return gather(new_shape, indices, axis=axis)
-
-
-def _concat_shape(shape_t, axis, ndims_mask, lead):
-    parts = [strided_slice(shape_t, [0], [axis], [1]) if axis else None, constant([lead], dtype=dtypes.int32),
-             strided_slice(shape_t, [axis + ndims_mask], [0], [1], end_mask=1)]
-    return apply_op("ConcatV2", values=[p for p in parts if p is not None], axis=constant(0, dtype=dtypes.int32))
+        av = constant_value(axis)
+        if av is not None:
+            axis = int(av)
+            shape_tensor[axis:axis + ndims_mask].assert_is_compatible_with(shape_mask)
+        leading_size = apply_op("Prod", input=shape(tensor)[axis:axis + ndims_mask], reduction_indices=[0])
+        tensor = reshape(tensor, concat([shape(tensor)[:axis], [leading_size], shape(tensor)[axis + ndims_mask:]],
+                                        0))
+        if shape_tensor.ndims is not None:
+            first_dim = shape_tensor[axis:axis + ndims_mask].num_elements()
+            tensor.set_shape(shape_tensor[:axis].concatenate([first_dim]).concatenate(
+                shape_tensor[axis + ndims_mask:]))
+        mask = reshape(mask, [-1])
+        return gather(tensor, squeeze(_math().where(mask), axis=[1]), axis=axis)
 
 
 # ---- concat / split / stack ---------------------------------------------------------------------
@@ -927,7 +933,7 @@ def concat(values, axis, name="concat"):
     if len(values) == 1:
         with ops.name_scope(name) as scope:
             convert_to_tensor(axis, name="concat_dim", dtype=dtypes.int32)
-            return identity(values[0], name=scope)
+            return identity(values[0], name=name)  # TF names it "concat/concat"
     return apply_op("ConcatV2", name=name, values=values, axis=axis)
 
 
@@ -1184,9 +1190,10 @@ def _transpose_shape(op):
     if v is None or x.shape.ndims is None:
         return [ts.unknown_shape(n)]
     perm = [int(i) for i in np.reshape(v, [-1])]
+    if len(perm) != x.shape.ndims:
+        raise ValueError(f"Dimension must be {x.shape.ndims} but is {len(perm)}")
     if sorted(perm) != list(range(x.shape.ndims)):
-        raise ValueError(f"Dimension must be {x.shape.ndims} but is {len(perm)}" if len(perm) != x.shape.ndims
-                         else f"{perm} is not a permutation")
+        return [ts.unknown_shape(x.shape.ndims)]  # TF reports a bad permutation when it runs
     dims = x.shape.as_list()
     return [ts.TensorShape([dims[i] for i in perm])]
 
@@ -1553,11 +1560,11 @@ def sequence_mask(lengths, maxlen=None, dtype=dtypes.bool, name=None):
             raise ValueError(f"Argument `maxlen` must be scalar for sequence_mask, received `maxlen` = {maxlen}.")
         md = maxlen.dtype.base_dtype
         row_vector = apply_op("Range", start=constant(0, dtype=md), limit=maxlen, delta=constant(1, dtype=md))
-        matrix = math_ops.cast(expand_dims(lengths, -1), md)
+        matrix = apply_op("Cast", x=expand_dims(lengths, -1), DstT=md)  # TF casts even to the same dtype
         result = math_ops.less(row_vector, matrix)
         if dtype is None or dtypes.as_dtype(dtype).base_dtype == dtypes.bool:
             return result
-        return math_ops.cast(result, dtype)
+        return apply_op("Cast", x=result, DstT=dtype)
 
 
 def meshgrid(*args, **kwargs):
@@ -1587,7 +1594,12 @@ def meshgrid(*args, **kwargs):
 
 # ---- unique, top_k, set difference -----------------------------------------------------------------
 Unique = define("Unique", "x: T", "y: T, idx: out_idx", ["T: type", "out_idx: {int32, int64} = int32"])
-Unique.shape(lambda op: [ts.unknown_shape(1), op._inputs[0].shape])
+@Unique.shape
+def _unique_shape(op):
+    s = op._inputs[0].shape
+    if s.ndims is not None and s.ndims != 1:
+        raise ValueError(f"Shape must be rank 1 but is rank {s.ndims}")
+    return [ts.unknown_shape(1), s.with_rank(1)]
 lookup_error_gradient(Unique)  # TF registers no gradient for Unique
 
 

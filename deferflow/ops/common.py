@@ -12,41 +12,70 @@ FLOAT_COMPLEX = "{bfloat16, half, float, double, complex64, complex128}"
 INT_IDX = "{int32, int64}"
 
 
+_FOLD_MAX_ELEMENTS = 1024  # larger constant subgraphs are not evaluated at graph-build time
+_NOT_FOLDABLE = object()
+
+
 def constant_value(t):
-    """The value of ``t`` if it is known when the graph is built (Const and simple derivations), else None."""
+    """The value of ``t`` if it is known when the graph is built, else None.
+
+    Like TF's shape inference, small integer/bool subgraphs whose inputs are all known are evaluated
+    with their kernels (``tf.shape(x)[0]``, ``reduce_max`` of a constant ...).
+    """
     if not isinstance(t, ops.Tensor):
         return np.asarray(t)
     op = t.op
     if op.type == "Const":
         return op._attrs["value"]
-    if op.type in ("Identity", "StopGradient") and op._inputs:
-        return constant_value(op._inputs[0])
+    g = op._graph
+    cache = g._extra.get("constant_values")
+    if cache is None or cache[0] != g._version:  # valid until the graph changes
+        cache = g._extra["constant_values"] = (g._version, {})
+    v = cache[1].get(t)
+    if v is None:
+        v = _constant_value(t)
+        cache[1][t] = _NOT_FOLDABLE if v is None else v
+    return None if v is _NOT_FOLDABLE else v
+
+
+def _constant_value(t):
+    op = t.op
+    if op.type in ("Identity", "StopGradient", "PlaceholderWithDefault") and op._inputs:
+        return constant_value(op._inputs[0]) if op.type != "PlaceholderWithDefault" else None
     if op.type == "Shape" and op._inputs[0].shape.is_fully_defined():
         return np.array(op._inputs[0].shape.as_list(), dtype=op._attrs["out_type"].as_numpy_dtype)
     if op.type == "Size" and op._inputs[0].shape.is_fully_defined():
         return np.array(op._inputs[0].shape.num_elements(), dtype=op._attrs["out_type"].as_numpy_dtype)
     if op.type == "Rank" and op._inputs[0].shape.ndims is not None:
         return np.array(op._inputs[0].shape.ndims, dtype=np.int32)
-    if op.type == "Pack":
-        vals = [constant_value(x) for x in op._inputs]
-        if all(v is not None for v in vals):
-            return np.stack(vals, axis=op._attrs["axis"])
-    if op.type == "Cast":
-        v = constant_value(op._inputs[0])
-        return None if v is None else v.astype(op._attrs["DstT"].as_numpy_dtype)
-    if op.type in ("Range", "Fill", "Reshape"):
-        vals = [constant_value(x) for x in op._inputs]
-        if all(v is not None for v in vals):
-            if op.type == "Range":
-                return np.arange(vals[0], vals[1], vals[2], dtype=vals[0].dtype)
-            if op.type == "Fill":
-                return np.full(vals[0], vals[1], dtype=vals[1].dtype)
-            return np.reshape(vals[0], vals[1])
-    if op.type in ("ConcatV2",):
-        vals = [constant_value(x) for x in op._inputs]
-        if all(v is not None for v in vals):
-            return np.concatenate(vals[:-1], axis=int(vals[-1]))
-    return None
+    if op.type in ("Shape", "Size", "Rank"):
+        return None
+    od = op._op_def
+    if (od is None or od.kernel_fn is None or od.is_stateful or od.kernel_needs_ctx or not op._inputs
+            or getattr(od, "_kernel_takes_all", False)):
+        return None
+    if not all(x.dtype.base_dtype.is_integer or x.dtype.base_dtype.is_bool for x in op._outputs):
+        if op.type not in ("Cast", "Pack", "ConcatV2", "Reshape", "Fill", "Range"):
+            return None
+    vals = []
+    for x in op._inputs:
+        v = constant_value(x)
+        if v is None or np.size(v) > _FOLD_MAX_ELEMENTS:
+            return None
+        vals.append(np.asarray(v))
+    try:
+        kw = {a: op._attrs[a] for a in od.kernel_attrs if a in op._attrs}
+        with np.errstate(all="ignore"):
+            out = od.kernel_fn(*vals, **kw)
+    except Exception:  # noqa: BLE001 - an op that fails here fails (with TF's error) when it runs
+        return None
+    out = out[t._value_index] if isinstance(out, (tuple, list)) else out
+    out = np.asarray(out)
+    if out.size > _FOLD_MAX_ELEMENTS:
+        return None
+    out = np.array(out)  # own, writable-free copy: a view into a Const's value must not alias it
+    out.flags.writeable = False
+    return out
 
 
 def shape_from_tensor(t):
