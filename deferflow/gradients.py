@@ -73,6 +73,49 @@ def reduce_to_shape(grad, like):
     return array_ops.reshape(math_ops.reduce_sum(grad, rx), sx)
 
 
+def _reduction_axes(xs, ys):
+    """Static axes along which x and y were broadcast, or (None, None) where that is unknown (TF's inference)."""
+    if xs.ndims is None or ys.ndims is None:
+        return None, None
+    n = max(xs.ndims, ys.ndims)
+    xd = [1] * (n - xs.ndims) + xs.as_list()
+    yd = [1] * (n - ys.ndims) + ys.as_list()
+    x_axes, y_axes = [], []
+    for axis, (a, b) in enumerate(zip(xd, yd)):
+        if a == 1 and b != 1:
+            x_axes.append(axis)
+        elif b == 1 and a != 1:
+            y_axes.append(axis)
+        elif a is None or b is None:
+            return None, None
+    return x_axes, y_axes
+
+
+def _reduce_binary(op, grad, gx, gy):
+    """Sums the gradients of a broadcasting binary op back to its inputs' shapes, with TF's ops and names."""
+    from deferflow.ops import array_ops, math_ops
+    x, y = op._inputs
+    if gx is None and gy is None:
+        return [gx, gy]
+    if op.type in ("Add", "AddV2", "Sub") or op.type == "Mul" and grad.dtype.base_dtype in (dtypes.float32,
+                                                                                            dtypes.int32):
+        if x.shape.is_fully_defined() and x.shape == y.shape == grad.shape:
+            return [gx, gy]  # TF's fast path: nothing to reduce, no shape ops
+    sx, sy = array_ops.shape(x), array_ops.shape(y)
+    x_axes, y_axes = _reduction_axes(x.shape, y.shape)
+    if x_axes is None:
+        x_axes, y_axes = ops.apply_op("BroadcastGradientArgs", s0=sx, s1=sy)
+        must = (True, True)
+    else:
+        must = (bool(x_axes) or x.shape.ndims < y.shape.ndims, bool(y_axes) or y.shape.ndims < x.shape.ndims)
+    out = []
+    for gr, s, axes, m in ((gx, sx, x_axes, must[0]), (gy, sy, y_axes, must[1])):
+        if gr is not None and m:
+            gr = array_ops.reshape(math_ops.reduce_sum(gr, axes, keepdims=True), s)
+        out.append(gr)
+    return out
+
+
 def _aggregate(grads):
     grads = [g for g in grads if g is not None]
     if not grads:
@@ -180,7 +223,9 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
                     raise ValueError(f"Num gradients {len(in_grads)} generated for op {op.type} "
                                      f"'{op.name}' do not match num inputs {len(op._inputs)}")
                 od = op_registry.get(op.type)
-                if od is not None and od.broadcasting:
+                if od is not None and od.broadcasting == "binary":
+                    in_grads = _reduce_binary(op, filled[0], *in_grads)
+                elif od is not None and od.broadcasting:
                     in_grads = [None if gr is None or not isinstance(gr, Tensor) else reduce_to_shape(gr, x)
                                 for gr, x in zip(in_grads, op._inputs)]
             for i, (x, gr) in enumerate(zip(op._inputs, in_grads)):

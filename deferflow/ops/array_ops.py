@@ -512,8 +512,11 @@ def _strided_slice_shape(op):
 @StridedSlice.grad
 def _strided_slice_grad(op, g):
     x, b, e, s = op.inputs
-    return [apply_op("StridedSliceGrad", shape=shape(x, out_type=b.dtype.base_dtype), begin=b, end=e, strides=s,
-                     dy=g, **_masks(op)), None, None, None]
+    xs = shape(x, out_type=b.dtype.base_dtype)
+    args = [xs, b, e, s]
+    args = [a if constant_value(a) is None else constant_value(a) for a in args]  # static: Consts in the op scope
+    return [apply_op("StridedSliceGrad", shape=args[0], begin=args[1], end=args[2], strides=args[3], dy=g,
+                     **_masks(op)), None, None, None]
 
 
 @StridedSliceGrad.kernel
@@ -543,7 +546,8 @@ def strided_slice(input_, begin, end, strides=None, begin_mask=0, end_mask=0, el
 def _check_index(idx):
     if isinstance(idx, (int, np.integer)) and not isinstance(idx, (bool, np.bool_)):
         return
-    if isinstance(idx, Tensor) and idx.dtype.base_dtype in (dtypes.int32, dtypes.int64) and idx.shape.ndims in (0, None):
+    if (isinstance(idx, Tensor) and idx.dtype.base_dtype in (dtypes.int32, dtypes.int64)
+            and idx.shape.ndims in (0, None)):
         return
     raise TypeError("Only integers, slices (`:`), ellipsis (`...`), tf.newaxis (`None`) and scalar tf.int32/tf.int64 "
                     f"tensors are valid indices, got {idx!r}")
@@ -910,17 +914,35 @@ Concat.shape(lambda op: [_concat_static_shape(op._inputs[1:], op._inputs[0])])
 Concat.kernel(lambda dim, *values: _concat_kernel(values, dim))
 
 
+ConcatOffset = define("ConcatOffset", "concat_dim: int32, shape: N * shape_type", "offset: N * shape_type",
+                      ["N: int >= 2", "shape_type: {int32, int64} = int32"])
+ConcatOffset.shape(lambda op: [t.shape for t in op._inputs[1:]])
+ConcatOffset.no_gradient()
+
+
+@ConcatOffset.kernel
+def _concat_offset_kernel(dim, *shapes):
+    a = int(dim)
+    out, pos = [], 0
+    for s in shapes:
+        o = np.zeros_like(s)
+        o[a] = pos
+        pos += int(s[a])
+        out.append(o)
+    return tuple(out)
+
+
 def _concat_grad_parts(values, axis_t, g):
-    """Splits a concat's gradient back into one piece per input."""
-    av = constant_value(axis_t)
-    rank = next((v.shape.ndims for v in values if v.shape.ndims is not None), None)
-    if av is not None and rank is not None:
-        a = int(av) % rank
-        sizes = [v.shape[a].value for v in values]
-        if all(s is not None for s in sizes):
-            return split(g, sizes, axis=a, num=len(values))
-    sizes = stack([gather(shape(v), axis_t) for v in values])
-    return apply_op("SplitV", value=g, size_splits=sizes, split_dim=axis_t, num_split=len(values))
+    """Slices a concat's gradient back into one piece per input (TF's ConcatOffset + Slice)."""
+    dim = axis_t % rank(values[0])
+    sizes = [shape(v) for v in values]
+    if not all(s.op.type == "Const" for s in sizes):
+        sizes = shape_n(values)
+    if len(sizes) > 16:  # TF switches to one split for many inputs
+        sizes = squeeze(slice_(stack(sizes, axis=1), stack([dim, 0]), [1, -1]))
+        return split(g, sizes, dim, num=len(values))
+    offsets = apply_op("ConcatOffset", concat_dim=dim, shape=sizes)
+    return [slice_(g, b, s) for b, s in zip(offsets, sizes)]
 
 
 ConcatV2.grad(lambda op, g: _concat_grad_parts(op.inputs[:-1], op.inputs[-1], g) + [None])
@@ -1207,13 +1229,7 @@ def _transpose_kernel(x, perm):
     return np.transpose(x, perm)
 
 
-@Transpose.grad
-def _transpose_grad(op, g):
-    p = op.inputs[1]
-    v = constant_value(p)
-    if v is not None:
-        return [transpose(g, np.argsort(np.reshape(v, [-1])).astype(np.int32)), None]
-    return [transpose(g, invert_permutation(p)), None]
+Transpose.grad(lambda op, g: [transpose(g, invert_permutation(op.inputs[1])), None])
 
 
 def transpose(a, perm=None, name="transpose", conjugate=False):

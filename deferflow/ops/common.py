@@ -134,7 +134,7 @@ def binary(name, fn, types=NUMERIC, out="z: T", grad=None):
         with np.errstate(all="ignore"):  # TF returns inf/nan silently
             return np.asarray(fn(x, y)) if as_bool else np.asarray(fn(x, y), dtype=x.dtype)
     od.kernel(kernel)
-    od.broadcasting = True
+    od.broadcasting = "binary"  # TF's two-argument reduction scheme (gradients.py)
     if grad is not None:
         od.grad(grad)
     return od

@@ -37,7 +37,7 @@ def _err(msg):
 # ---- elementwise binary (one line each) ------------------------------------------------------
 def _realdiv_grad(op, g):
     x, y = op.inputs
-    return [g / y, g * (-x / y / y)]
+    return [realdiv(g, y), g * realdiv(realdiv(-x, y), y)]
 
 
 def _int_checked(fn):
@@ -69,10 +69,10 @@ def _pow(x, y):
 def _pow_grad(op, g):
     x, y = op.inputs
     z = op.outputs[0]
-    gx = g * y * pow(x, y - array_ops.constant(1, dtype=y.dtype.base_dtype))
-    mask = x > array_ops.constant(0, dtype=x.dtype.base_dtype)
-    safe_x = where_v2(mask, x, array_ops.ones_like(x))
-    log_x = where_v2(mask, log(safe_x), array_ops.zeros_like(x))
+    gx = g * y * pow(x, y - 1)
+    mask = x > 0
+    safe_x = where(mask, x, array_ops.ones_like(x))  # avoids the false singularity of log at x = 0
+    log_x = where(mask, log(safe_x), array_ops.zeros_like(x))
     return [gx, g * z * log_x]
 
 
@@ -126,7 +126,7 @@ Pow = binary("Pow", _pow, types="{bfloat16, float, half, double, int8, int16, in
 Atan2 = define("Atan2", "y: T, x: T", "z: T", [f"T: {FLOAT}"])
 Atan2.shape(lambda op: [ts.broadcast_shape(op._inputs[0].shape, op._inputs[1].shape)])
 Atan2.kernel(lambda y, x: _quiet(np.arctan2, y, x))
-Atan2.broadcasting = True
+Atan2.broadcasting = "binary"
 
 
 @Atan2.grad
@@ -180,7 +180,8 @@ Neg = unary("Neg", np.negative, types=_SIGNED, grad=lambda op, g: [-g])
 Abs = unary("Abs", np.abs, types="{bfloat16, half, float, double, int8, int16, int32, int64}",
             grad=lambda op, g: [g * sign(op.inputs[0])])
 Sign = unary("Sign", np.sign, types=_SIGNED, grad=lambda op, g: [array_ops.zeros_like(op.inputs[0])])
-Square = unary("Square", np.square, types=NUMERIC, grad=lambda op, g: [g * (_c(g, 2) * op.inputs[0])])
+Square = unary("Square", np.square, types=NUMERIC, grad=lambda op, g: [
+    multiply(g, multiply(op.inputs[0], array_ops.constant(2.0, dtype=g.dtype.base_dtype)))])
 Sqrt = unary("Sqrt", np.sqrt, grad=lambda op, g: [apply_op("SqrtGrad", y=op.outputs[0], dy=g)])
 Rsqrt = unary("Rsqrt", lambda x: 1 / np.sqrt(x), grad=lambda op, g: [apply_op("RsqrtGrad", y=op.outputs[0], dy=g)])
 Reciprocal = unary("Reciprocal", np.reciprocal, types=_SIGNED,
@@ -566,29 +567,32 @@ def reduced_shape(input_shape, axes):
     if input_shape.dtype.base_dtype != dtypes.int32:
         input_shape = cast(input_shape, dtypes.int32)
     sv, av = constant_value(input_shape), constant_value(axes)
-    if sv is not None and av is not None:
+    if sv is not None and av is not None:  # static: a value, made a Const where it is used (as TF)
         dims = [int(d) for d in sv]
         for a in np.reshape(av, [-1]):
             dims[int(a) % len(dims)] = 1
-        return array_ops.constant(np.array(dims, dtype=np.int32))
+        return np.array(dims, dtype=np.int32)
     input_rank = array_ops.size(input_shape)
     axes = (axes + input_rank) % input_rank
+    axes_shape = array_ops.shape(axes)
     return apply_op("DynamicStitch", indices=[range_(0, input_rank), axes],
-                    data=[input_shape, array_ops.ones(array_ops.shape(axes), dtypes.int32)])
+                    data=[input_shape, array_ops.ones(axes_shape, dtypes.int32)])
 
 
-def _expand_reduction_grad(op, g, *, tile_all=True):
-    """A reduction's gradient broadcast back over its input (TF's Reshape + Tile/BroadcastTo)."""
+def _expand_reduction_grad(op, g, *, tile=True):
+    """A reduction's gradient broadcast back over its input, with TF's ops (Reshape + Tile, or BroadcastTo)."""
     x, axes = op.inputs
-    rank = x.shape.ndims
-    ax = static_axes(axes, rank)
-    dims = static_shape(x)
-    if dims is not None and ax is not None:
-        kept = [1 if i in ax else d for i, d in enumerate(dims)]
-        g = array_ops.reshape(g, kept)
-        if tile_all and ax == list(builtins.range(rank)):
-            return array_ops.tile(g, dims)
-        return array_ops.broadcast_to(g, dims)
+    dims = x.shape.as_list() if x.shape.ndims is not None else None
+    av = constant_value(axes) if dims is not None and tile else None
+    if av is not None:
+        rank = len(dims)
+        if np.array_equal(np.reshape(av, [-1]), np.arange(rank)):  # all dims, in order
+            g = array_ops.reshape(g, [1] * rank)
+            multiples = array_ops.shape(x) if None in dims else array_ops.constant(dims, dtype=dtypes.int32)
+            return array_ops.tile(g, multiples)
+        if None not in dims:
+            kept = [1 if i in {int(a) % rank for a in np.reshape(av, [-1])} else d for i, d in enumerate(dims)]
+            return array_ops.tile(array_ops.reshape(g, kept), [d // builtins.max(k, 1) for d, k in zip(dims, kept)])
     input_shape = array_ops.shape(x)
     if not op._attrs["keep_dims"]:
         g = array_ops.reshape(g, reduced_shape(input_shape, axes))
@@ -606,9 +610,13 @@ def _mean_grad(op, g):
     x, y = op.inputs[0], op.outputs[0]
     if x.shape.is_fully_defined() and y.shape.is_fully_defined():
         factor = x.shape.num_elements() // builtins.max(y.shape.num_elements(), 1)
-        return [truediv(sum_grad, array_ops.constant(factor, dtype=g.dtype.base_dtype)), None]
-    factor = floordiv(reduce_prod(array_ops.shape(x)), maximum(reduce_prod(array_ops.shape(y)), 1))
-    return [truediv(sum_grad, cast(factor, g.dtype.base_dtype)), None]
+        factor = array_ops.constant(factor, dtype=sum_grad.dtype.base_dtype)
+    else:
+        input_shape = array_ops.shape(x)
+        input_rank = array_ops.size(input_shape)
+        axes = (op.inputs[1] + input_rank) % input_rank
+        factor = reduce_prod(array_ops.gather(input_shape, axes))
+    return [truediv(sum_grad, cast(factor, sum_grad.dtype.base_dtype)), None]
 
 
 def _min_or_max_grad(op, g):
@@ -634,7 +642,7 @@ def _prod_grad(op, g):
     # Product of all other entries as an exclusive cumprod from both sides, so zeros are handled.
     x, axes = op.inputs
     input_shape = array_ops.shape(x)
-    g = _expand_reduction_grad(op, g, tile_all=False)
+    g = _expand_reduction_grad(op, g, tile=False)
     rank = x.shape.ndims
     ax = static_axes(axes, rank)
     if ax is not None:
@@ -695,7 +703,8 @@ def _reduce(op_type, default_name, bool_only=False):
             out.set_shape([])  # all dims reduced, even of an input of unknown rank
         return out
     reduce.__name__ = "reduce_" + default_name.lower()
-    reduce.__doc__ = f"``tf.{reduce.__name__}`` (``{op_type}``); ``keep_dims`` and ``reduction_indices`` are TF1's old names."
+    reduce.__doc__ = (f"``tf.{reduce.__name__}`` (``{op_type}``); ``keep_dims`` and ``reduction_indices`` are "
+                      "TF1's old names.")
     return reduce
 
 

@@ -315,3 +315,149 @@ NOT_NUMERICALLY_CHECKABLE = {}
 def test_case_names_unique():
     names = [c.name for c in GRADIENT_CASES]
     assert len(names) == len(set(names))
+
+
+# ---- tf.gradients semantics, each against TensorFlow ------------------------------------------------
+def _run_grads(tf, build):
+    """build(tf) -> (gradient list possibly with None, feed by name); returns values (None kept)."""
+    g = tf.Graph()
+    with g.as_default():
+        grads, feed = build(tf)
+        init = tf.global_variables_initializer()
+        with tf.Session(graph=g) as s:
+            s.run(init)
+            real = [x for x in grads if x is not None]
+            vals = iter(s.run(real, {g.get_tensor_by_name(k): v for k, v in feed.items()}))
+            return [None if x is None else next(vals) for x in grads]
+
+
+def _same_grads(tf_real, build):
+    ours, theirs = _run_grads(deferflow, build), _run_grads(tf_real, build)
+    assert [o is None for o in ours] == [t is None for t in theirs], (ours, theirs)
+    for a, b in zip(ours, theirs):
+        if b is not None:
+            if hasattr(b, "indices"):
+                dense = np.zeros(b.dense_shape, b.values.dtype)
+                np.add.at(dense, b.indices, b.values)
+                b = dense
+            assert np.asarray(a).dtype == np.asarray(b).dtype
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+_X = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], np.float32)
+
+SEMANTICS = {
+    "stop_gradients_in_xs": lambda tf: (lambda a: (lambda b: (tf.gradients(a + b, [a, b], stop_gradients=[a, b]),
+                                                              {}))(2.0 * a))(tf.constant(1.0)),
+    "no_stop_gradients": lambda tf: (lambda a: (lambda b: (tf.gradients(a + b, [a, b]), {}))(2.0 * a))(
+        tf.constant(1.0)),
+    "stop_gradients_cut": lambda tf: (lambda x: (lambda h: (tf.gradients(h * h + x, [x], stop_gradients=[h]), {}))(
+        tf.sin(x)))(tf.constant(_X)),
+    "stop_gradient_op": lambda tf: (lambda x: (tf.gradients(tf.stop_gradient(x * x) * x + x, [x]), {}))(
+        tf.constant(_X)),
+    "unconnected_none": lambda tf: (lambda x, y: (tf.gradients(x * 2.0, [x, y]), {}))(tf.constant(_X),
+                                                                                       tf.constant(1.0)),
+    "unconnected_zero": lambda tf: (lambda x, y: (tf.gradients(x * 2.0, [x, y], unconnected_gradients="zero"),
+                                                  {}))(tf.constant(_X), tf.constant([1.0, 2.0])),
+    "integer_xs": lambda tf: (lambda i, x: (tf.gradients(tf.reduce_sum(tf.cast(i, tf.float32) * x), [i, x]), {}))(
+        tf.constant([[1, 2, 3], [4, 5, 6]]), tf.constant(_X)),
+    "integer_ys": lambda tf: (lambda i: (tf.gradients(i * 2, [i]), {}))(tf.constant([1, 2])),
+    "through_argmax": lambda tf: (lambda x: (tf.gradients(tf.cast(tf.argmax(x, 1), tf.float32) + tf.reduce_sum(
+        x, 1), [x]), {}))(tf.constant(_X)),
+    "grad_ys_values": lambda tf: (lambda x: (tf.gradients([x * 3.0, tf.square(x)], [x],
+                                                          grad_ys=[tf.constant(_X), None]), {}))(tf.constant(_X)),
+    "several_ys_and_xs": lambda tf: (lambda x, y: (tf.gradients([x * y, tf.reduce_sum(x) * y, y], [y, x, x]), {}))(
+        tf.constant(_X), tf.constant(1.5)),
+    "intermediate_x": lambda tf: (lambda x: (lambda h: (tf.gradients(tf.reduce_sum(tf.exp(h)), [h, x]), {}))(
+        x * x))(tf.constant(_X)),
+    "variables": lambda tf: (lambda w: (tf.gradients(tf.reduce_sum(tf.matmul(tf.constant(_X), w) ** 2), [w]), {}))(
+        tf.Variable(np.ones([3, 2], np.float32), name="w")),
+    "second_order": lambda tf: (lambda x: (tf.gradients(tf.gradients(tf.reduce_sum(tf.tanh(x) * x), x)[0], x),
+                                           {}))(tf.constant(_X)),
+    "placeholder_unknown_shape": lambda tf: (lambda x: (tf.gradients(
+        tf.reduce_mean(tf.reduce_max(x, 1, keepdims=True) * x), [x]), {"p:0": _X}))(
+        tf.placeholder(tf.float32, name="p")),
+    "float64_and_float16": lambda tf: (lambda x, h: (tf.gradients(tf.reduce_sum(x * x) + tf.cast(
+        tf.reduce_sum(h * h), tf.float64), [x, h]), {}))(tf.constant(_X.astype(np.float64)),
+                                                         tf.constant(_X.astype(np.float16))),
+    "gather_rows": lambda tf: (lambda w: (tf.gradients(tf.reduce_sum(tf.gather(w, [0, 2, 0]) * 2.0), [w]), {}))(
+        tf.Variable(np.ones([3, 2], np.float32), name="emb")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEMANTICS))
+def test_gradients_semantics_same_as_tensorflow(tf_real, name):
+    _same_grads(tf_real, SEMANTICS[name])
+
+
+def test_hessians_same_as_tensorflow(tf_real):
+    def build(tf):
+        x = tf.constant(np.array([0.5, -1.0, 2.0], np.float32))
+        y = tf.constant(np.array([[1.0, 2.0], [3.0, 4.0]], np.float32))
+        return tf.hessians(tf.reduce_sum(tf.sin(x) * x[0]) + tf.reduce_sum(y ** 3), [x, y]), {}
+    _same_grads(tf_real, build)
+
+
+def test_lookup_error_names_op_type(tf_real):
+    for tf in (deferflow, tf_real):
+        with tf.Graph().as_default():
+            x = tf.constant([1.0, 2.0, 1.0])
+            y, _ = tf.unique(x * 2.0)
+            with pytest.raises(LookupError, match="op type: Unique"):
+                tf.gradients(tf.reduce_sum(y), x)
+
+
+def test_grad_ys_errors(tf_real):
+    for tf in (deferflow, tf_real):
+        with tf.Graph().as_default():
+            x = tf.constant(_X)
+            with pytest.raises(ValueError, match="Length mismatch"):
+                tf.gradients(x * 2.0, x, grad_ys=[tf.ones([2, 3]), tf.ones([2, 3])])
+            with pytest.raises(ValueError):  # the gradient flowing into MatMul has the wrong shape
+                tf.gradients(tf.matmul(x, x, transpose_b=True), x, grad_ys=tf.ones([3, 2]))
+            with pytest.raises(TypeError):
+                tf.gradients(x * 2.0, x, grad_ys=tf.constant([["a"] * 3] * 2))
+            with pytest.raises(ValueError, match="Unknown value for unconnected_gradients"):
+                tf.gradients(x * 2.0, x, unconnected_gradients="bad")
+
+
+def test_gradient_names_under_scope():
+    x = deferflow.placeholder(deferflow.float32, [2, 3], name="x")
+    gx = deferflow.gradients(deferflow.reduce_sum(x * x), x, name="mygrads")[0]
+    assert gx.name.startswith("mygrads/")
+    gx2 = deferflow.gradients(deferflow.reduce_sum(x * x), x)[0]
+    assert gx2.name.startswith("gradients/")
+
+
+def _mlp(tf):
+    x = tf.placeholder(tf.float32, [4, 3], name="x")
+    y = tf.placeholder(tf.float32, [4, 2], name="y")
+    w = tf.Variable(np.ones([3, 2], np.float32) * 0.1, name="w")
+    b = tf.Variable(np.zeros([2], np.float32), name="b")
+    h = tf.tanh(tf.matmul(x, w) + b)
+    loss = tf.reduce_mean(tf.square(h - y)) + 0.01 * tf.reduce_sum(tf.sigmoid(w) ** 2)
+    return tf.gradients(loss, [w, b])
+
+
+def _mixed(tf):
+    x = tf.placeholder(tf.float32, [4, 3], name="x")
+    u = tf.placeholder(tf.float32, [None, 3], name="u")
+    w = tf.Variable(np.ones([3, 2], np.float32) * 0.1, name="w")
+    h = tf.matmul(x, w)
+    h2 = tf.concat([h, h[:, :1] * 2.0], 1)
+    h3 = tf.reduce_sum(tf.maximum(h2, 0.1) / 3.0) + tf.reduce_max(h2, 1)
+    hu = tf.reduce_mean(tf.exp(tf.matmul(u, w)), 0)
+    loss = tf.reduce_mean(h3) + tf.reduce_sum(hu) + tf.reduce_sum(tf.reshape(tf.transpose(w), [-1]) ** 2)
+    return tf.gradients(loss, [w])
+
+
+@pytest.mark.parametrize("build", [_mlp, _mixed], ids=lambda f: f.__name__.strip("_"))
+def test_gradient_graph_same_as_tensorflow(tf_real, build):
+    """The gradient ops tf.gradients adds: same node names and op types as TensorFlow's."""
+    res = []
+    for tf in (deferflow, tf_real):
+        g = tf.Graph()
+        with g.as_default():
+            build(tf)
+        res.append({(op.name, op.type) for op in g.get_operations()})
+    assert res[0] == res[1], (sorted(res[0] - res[1]), sorted(res[1] - res[0]))

@@ -164,7 +164,8 @@ def _exact_names(tf):
     x = tf.placeholder(tf.float32, [2, 3], name="x")
     return [tf.argmax(x, 1), tf.reduce_logsumexp(x), tf.clip_by_value(x, 0.0, 1.0), tf.cumsum(x, 1),
             tf.count_nonzero(x), tf.einsum("ij->j", x), tf.tensordot(x, x, [[0], [0]]), tf.where(x > 0, x, -x),
-            tf.matmul(x, x, transpose_b=True), tf.sigmoid(x), tf.floordiv(x, 2.0), tf.div_no_nan(x, x)], {"x:0": F[:, :3]}
+            tf.matmul(x, x, transpose_b=True), tf.sigmoid(x), tf.floordiv(x, 2.0),
+            tf.div_no_nan(x, x)], {"x:0": F[:, :3]}
 
 
 def test_graph_structure_same_as_tensorflow(tf_real):

@@ -152,7 +152,7 @@ def _can_carry_gradient(od):
 
 @pytest.mark.parametrize("name", [n for n, od in _ops() if _can_carry_gradient(od)])
 def test_gradient_registration_matches_tensorflow(tf_real, name):
-    """Where TF raises LookupError, so do we; where TF differentiates, so do we; where TF says "no gradient", so do we."""
+    """TF raises LookupError / differentiates / says "no gradient": so does deferflow."""
     _, grads = _tf_registries(tf_real)
     try:
         fn = grads.lookup(name)
