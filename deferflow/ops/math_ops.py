@@ -14,7 +14,7 @@ from deferflow.framework import tensor_shape as ts
 from deferflow.framework.ops import apply_op, convert_to_tensor, Tensor
 from deferflow.ops import array_ops
 from deferflow.ops.common import (FLOAT, FLOAT_COMPLEX, NUMERIC, binary, constant_value, lookup_error_gradient,
-                                  static_axes, static_shape, unary)
+                                  static_axes, unary)
 
 define = op_registry.define
 cast = array_ops.cast

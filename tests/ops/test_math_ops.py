@@ -217,3 +217,19 @@ def test_nan_feeds_propagate_like_tensorflow(tf_real):
                  tf.reduce_logsumexp(x), tf.gradients(tf.reduce_sum(tf.sqrt(x)), x)[0]],
                 {"x:0": np.array([np.nan, -1.0, 0.0], np.float32)})
     assert_same(tf_real, build)
+
+
+def test_namespaces_exist_in_tensorflow(tf_real):
+    """Every public name of tf.math / tf.linalg / tf.raw_ops-free top level we add is a TF1 name too."""
+    for ours, theirs in ((deferflow.math, tf_real.math), (deferflow.linalg, tf_real.linalg)):
+        names = [n for n in vars(ours) if not n.startswith("_")]
+        assert names and not [n for n in names if not hasattr(theirs, n)]
+    top = ["add_n", "argmax", "argmin", "clip_by_global_norm", "clip_by_norm", "clip_by_value", "count_nonzero",
+           "cumprod", "cumsum", "einsum", "expand_dims", "gather_nd", "global_norm", "gradients", "hessians",
+           "meshgrid", "one_hot", "pad", "reduce_logsumexp", "reverse", "scatter_nd", "sequence_mask", "slice",
+           "split", "tensordot", "tile", "transpose", "unique", "unstack", "where", "where_v2", "broadcast_to",
+           "UnconnectedGradients", "RegisterGradient", "NotDifferentiable", "NoGradient", "to_float", "setdiff1d"]
+    assert not [n for n in top if not hasattr(deferflow, n) or not hasattr(tf_real, n)]
+    assert deferflow.raw_ops.MatMul and hasattr(tf_real.raw_ops, "MatMul")
+    with pytest.raises(AttributeError):
+        deferflow.raw_ops.NoSuchOp
