@@ -2,6 +2,12 @@
 from deferflow.training.global_step import (assert_global_step, create_global_step, get_global_step,
                                             get_or_create_global_step, global_step)
 from deferflow.training.summary_io import summary_iterator
+from deferflow.training.optimizer import Optimizer
+from deferflow.training.optimizers import (AdadeltaOptimizer, AdagradOptimizer, AdamOptimizer, FtrlOptimizer,
+                                           GradientDescentOptimizer, MomentumOptimizer, RMSPropOptimizer)
+from deferflow.training.learning_rate_decay import (cosine_decay, exponential_decay, inverse_time_decay,
+                                                    linear_cosine_decay, natural_exp_decay, piecewise_constant,
+                                                    polynomial_decay)
 from deferflow.formats.protos import CheckpointState, SaverDef
 from deferflow.training.saver import BulkSaverBuilder, Saver, SaverBuilder  # noqa: F401
 from deferflow.training.checkpoint_management import (checkpoint_exists, generate_checkpoint_state_proto,

@@ -1,0 +1,241 @@
+"""TF1's optimizers: each creates TF-named slots and emits its ``Apply*`` op (see ``training_ops``)."""
+from deferflow.framework import ops
+from deferflow.framework.ops import apply_op, convert_to_tensor
+from deferflow.ops import array_ops, control_flow_ops, init_ops
+from deferflow.training import training_ops  # noqa: F401 - registers the Apply* ops
+from deferflow.training.optimizer import Optimizer
+
+
+def _cast(t, var):
+    dt = var.dtype.base_dtype
+    return t if t.dtype.base_dtype == dt else array_ops.cast(t, dt)
+
+
+class GradientDescentOptimizer(Optimizer):
+    """``var -= learning_rate * grad``."""
+
+    def __init__(self, learning_rate, use_locking=False, name="GradientDescent"):
+        super().__init__(use_locking, name)
+        self._learning_rate = learning_rate
+        self._learning_rate_tensor = None
+
+    def _prepare(self):
+        self._learning_rate_tensor = convert_to_tensor(self._call_if_callable(self._learning_rate),
+                                                       name="learning_rate")
+
+    def _apply_dense(self, grad, var):
+        return apply_op("ApplyGradientDescent", var=var._ref(), alpha=_cast(self._learning_rate_tensor, var),
+                        delta=grad, use_locking=self._use_locking).op
+
+
+class MomentumOptimizer(Optimizer):
+    """``accum = momentum * accum + grad; var -= lr * accum`` (or the Nesterov form)."""
+
+    def __init__(self, learning_rate, momentum, use_locking=False, name="Momentum", use_nesterov=False):
+        super().__init__(use_locking, name)
+        self._learning_rate = learning_rate
+        self._momentum = momentum
+        self._use_nesterov = use_nesterov
+
+    def _create_slots(self, var_list):
+        for v in var_list:
+            self._zeros_slot(v, "momentum", self._name)
+
+    def _prepare(self):
+        self._learning_rate_tensor = convert_to_tensor(self._call_if_callable(self._learning_rate),
+                                                       name="learning_rate")
+        self._momentum_tensor = convert_to_tensor(self._call_if_callable(self._momentum), name="momentum")
+
+    def _apply_dense(self, grad, var):
+        return apply_op("ApplyMomentum", var=var._ref(), accum=self.get_slot(var, "momentum")._ref(),
+                        lr=_cast(self._learning_rate_tensor, var), grad=grad,
+                        momentum=_cast(self._momentum_tensor, var), use_locking=self._use_locking,
+                        use_nesterov=self._use_nesterov).op
+
+
+class AdamOptimizer(Optimizer):
+    """Adam (Kingma & Ba) with TF's ``beta1_power``/``beta2_power`` accumulators and ``Adam``/``Adam_1`` slots."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, use_locking=False, name="Adam",
+                 use_own_namescope_for_non_slot_vars=False):
+        super().__init__(use_locking, name, use_own_namescope_for_non_slot_vars)
+        self._lr, self._beta1, self._beta2, self._epsilon = learning_rate, beta1, beta2, epsilon
+        self._lr_t = self._beta1_t = self._beta2_t = self._epsilon_t = None
+
+    def _get_beta_accumulators(self):
+        g = ops.get_default_graph()
+        return self._get_non_slot_variable("beta1_power", g), self._get_non_slot_variable("beta2_power", g)
+
+    def _create_slots(self, var_list):
+        first_var = min(var_list, key=lambda x: x.name)
+        self._create_non_slot_variable(initial_value=self._beta1, name="beta1_power", colocate_with=first_var)
+        self._create_non_slot_variable(initial_value=self._beta2, name="beta2_power", colocate_with=first_var)
+        for v in var_list:
+            self._zeros_slot(v, "m", self._name)
+            self._zeros_slot(v, "v", self._name)
+
+    def _prepare(self):
+        self._lr_t = convert_to_tensor(self._call_if_callable(self._lr), name="learning_rate")
+        self._beta1_t = convert_to_tensor(self._call_if_callable(self._beta1), name="beta1")
+        self._beta2_t = convert_to_tensor(self._call_if_callable(self._beta2), name="beta2")
+        self._epsilon_t = convert_to_tensor(self._call_if_callable(self._epsilon), name="epsilon")
+
+    def _apply_dense(self, grad, var):
+        b1p, b2p = self._get_beta_accumulators()
+        return apply_op("ApplyAdam", var=var._ref(), m=self.get_slot(var, "m")._ref(),
+                        v=self.get_slot(var, "v")._ref(), beta1_power=_cast(b1p.value(), var),
+                        beta2_power=_cast(b2p.value(), var), lr=_cast(self._lr_t, var),
+                        beta1=_cast(self._beta1_t, var), beta2=_cast(self._beta2_t, var),
+                        epsilon=_cast(self._epsilon_t, var), grad=grad, use_locking=self._use_locking).op
+
+    def _finish(self, update_ops, name_scope):
+        with ops.control_dependencies(update_ops):
+            b1p, b2p = self._get_beta_accumulators()
+            with ops.colocate_with(b1p):
+                update_beta1 = b1p.assign(b1p * self._beta1_t, use_locking=self._use_locking)
+                update_beta2 = b2p.assign(b2p * self._beta2_t, use_locking=self._use_locking)
+        return control_flow_ops.group(*update_ops + [update_beta1, update_beta2], name=name_scope)
+
+
+class AdagradOptimizer(Optimizer):
+    """``accum += grad^2; var -= lr * grad / sqrt(accum)``."""
+
+    def __init__(self, learning_rate, initial_accumulator_value=0.1, use_locking=False, name="Adagrad"):
+        if initial_accumulator_value <= 0.0:
+            raise ValueError(f"initial_accumulator_value must be positive: {initial_accumulator_value}")
+        super().__init__(use_locking, name)
+        self._learning_rate = learning_rate
+        self._initial_accumulator_value = initial_accumulator_value
+        self._learning_rate_tensor = None
+
+    def _create_slots(self, var_list):
+        for v in var_list:
+            dtype = v.dtype.base_dtype
+            if v.get_shape().is_fully_defined():
+                init = init_ops.constant_initializer(self._initial_accumulator_value, dtype=dtype)
+            else:
+                init = array_ops.cast(array_ops.fill(array_ops.shape(v), self._initial_accumulator_value), dtype)
+            self._get_or_make_slot_with_initializer(v, init, v.get_shape(), dtype, "accumulator", self._name)
+
+    def _prepare(self):
+        self._learning_rate_tensor = convert_to_tensor(self._call_if_callable(self._learning_rate),
+                                                       name="learning_rate")
+
+    def _apply_dense(self, grad, var):
+        return apply_op("ApplyAdagrad", var=var._ref(), accum=self.get_slot(var, "accumulator")._ref(),
+                        lr=_cast(self._learning_rate_tensor, var), grad=grad, use_locking=self._use_locking)
+
+
+class RMSPropOptimizer(Optimizer):
+    """RMSProp with momentum; ``centered=True`` also tracks the mean gradient (``ApplyCenteredRMSProp``)."""
+
+    def __init__(self, learning_rate, decay=0.9, momentum=0.0, epsilon=1e-10, use_locking=False, centered=False,
+                 name="RMSProp"):
+        super().__init__(use_locking, name)
+        self._learning_rate, self._decay, self._momentum = learning_rate, decay, momentum
+        self._epsilon, self._centered = epsilon, centered
+
+    def _create_slots(self, var_list):
+        for v in var_list:
+            if v.get_shape().is_fully_defined():
+                init_rms = init_ops.ones_initializer(dtype=v.dtype.base_dtype)
+            else:
+                init_rms = array_ops.ones_like(v)
+            self._get_or_make_slot_with_initializer(v, init_rms, v.get_shape(), v.dtype.base_dtype, "rms",
+                                                    self._name)
+            if self._centered:
+                self._zeros_slot(v, "mg", self._name)
+            self._zeros_slot(v, "momentum", self._name)
+
+    def _prepare(self):
+        self._learning_rate_tensor = convert_to_tensor(self._call_if_callable(self._learning_rate),
+                                                       name="learning_rate")
+        self._decay_tensor = convert_to_tensor(self._call_if_callable(self._decay), name="decay")
+        self._momentum_tensor = convert_to_tensor(self._call_if_callable(self._momentum), name="momentum")
+        self._epsilon_tensor = convert_to_tensor(self._call_if_callable(self._epsilon), name="epsilon")
+
+    def _apply_dense(self, grad, var):
+        args = dict(ms=self.get_slot(var, "rms")._ref(), mom=self.get_slot(var, "momentum")._ref(),
+                    lr=_cast(self._learning_rate_tensor, var), rho=_cast(self._decay_tensor, var),
+                    momentum=_cast(self._momentum_tensor, var), epsilon=_cast(self._epsilon_tensor, var),
+                    grad=grad, use_locking=self._use_locking)
+        if self._centered:
+            return apply_op("ApplyCenteredRMSProp", var=var._ref(), mg=self.get_slot(var, "mg")._ref(), **args).op
+        return apply_op("ApplyRMSProp", var=var._ref(), **args).op
+
+
+class AdadeltaOptimizer(Optimizer):
+    """Adadelta (Zeiler) with ``accum`` and ``accum_update`` slots."""
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-8, use_locking=False, name="Adadelta"):
+        super().__init__(use_locking, name)
+        self._lr, self._rho, self._epsilon = learning_rate, rho, epsilon
+
+    def _create_slots(self, var_list):
+        for v in var_list:
+            self._zeros_slot(v, "accum", self._name)
+            self._zeros_slot(v, "accum_update", self._name)
+
+    def _prepare(self):
+        self._lr_t = convert_to_tensor(self._call_if_callable(self._lr), name="lr")
+        self._rho_t = convert_to_tensor(self._call_if_callable(self._rho), name="rho")
+        self._epsilon_t = convert_to_tensor(self._call_if_callable(self._epsilon), name="epsilon")
+
+    def _apply_dense(self, grad, var):
+        return apply_op("ApplyAdadelta", var=var._ref(), accum=self.get_slot(var, "accum")._ref(),
+                        accum_update=self.get_slot(var, "accum_update")._ref(), lr=_cast(self._lr_t, var),
+                        rho=_cast(self._rho_t, var), epsilon=_cast(self._epsilon_t, var), grad=grad,
+                        use_locking=self._use_locking)
+
+
+class FtrlOptimizer(Optimizer):
+    """FTRL-Proximal (McMahan et al.) with ``accum`` and ``linear`` slots."""
+
+    def __init__(self, learning_rate, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0, use_locking=False, name="Ftrl",
+                 accum_name=None, linear_name=None, l2_shrinkage_regularization_strength=0.0, beta=None):
+        super().__init__(use_locking, name)
+        for v, what in ((initial_accumulator_value, "initial_accumulator_value"),
+                        (l1_regularization_strength, "l1_regularization_strength"),
+                        (l2_regularization_strength, "l2_regularization_strength"),
+                        (l2_shrinkage_regularization_strength, "l2_shrinkage_regularization_strength")):
+            if v < 0.0:
+                raise ValueError(f"{what} {v:f} needs to be positive or zero")
+        if learning_rate_power > 0.0:
+            raise ValueError(f"learning_rate_power {learning_rate_power:f} needs to be negative or zero")
+        self._learning_rate = learning_rate
+        self._learning_rate_power = learning_rate_power
+        self._initial_accumulator_value = initial_accumulator_value
+        self._l1 = l1_regularization_strength
+        self._l2 = l2_regularization_strength
+        self._beta = 0.0 if beta is None else beta
+        self._l2_shrinkage = l2_shrinkage_regularization_strength
+        self._accum_name, self._linear_name = accum_name, linear_name
+
+    def _create_slots(self, var_list):
+        def accum_init(shape, dtype=None, partition_info=None):
+            return array_ops.ones(shape=shape, dtype=dtype) * self._initial_accumulator_value
+        for v in var_list:
+            self._get_or_make_slot_with_initializer(v, accum_init, v.shape, v.dtype.base_dtype, "accum",
+                                                    self._accum_name or self._name)
+            self._zeros_slot(v, "linear", self._linear_name or self._name)
+
+    def _prepare(self):
+        self._learning_rate_tensor = convert_to_tensor(self._learning_rate, name="learning_rate")
+        self._l1_tensor = convert_to_tensor(self._l1, name="l1_regularization_strength")
+        lr = self._learning_rate
+        adjusted = self._l2 + (self._beta / (2. * max(lr, 1e-36)) if isinstance(lr, (int, float)) else 0.0)
+        self._l2_tensor = convert_to_tensor(adjusted, name="adjusted_l2_regularization_strength")
+        self._beta_tensor = convert_to_tensor(self._beta, name="beta")
+        self._l2_shrinkage_tensor = convert_to_tensor(self._l2_shrinkage, name="l2_shrinkage_regularization_strength")
+        self._lr_power_tensor = convert_to_tensor(self._learning_rate_power, name="learning_rate_power")
+
+    def _apply_dense(self, grad, var):
+        args = dict(var=var._ref(), accum=self.get_slot(var, "accum")._ref(),
+                    linear=self.get_slot(var, "linear")._ref(), grad=grad,
+                    lr=_cast(self._learning_rate_tensor, var), l1=_cast(self._l1_tensor, var),
+                    l2=_cast(self._l2_tensor, var), lr_power=_cast(self._lr_power_tensor, var),
+                    use_locking=self._use_locking)
+        if self._l2_shrinkage <= 0.0:
+            return apply_op("ApplyFtrl", **args)
+        return apply_op("ApplyFtrlV2", l2_shrinkage=_cast(self._l2_shrinkage_tensor, var), **args)
