@@ -42,7 +42,7 @@ def _realdiv_grad(op, g):
 
 def _int_checked(fn):
     def kernel(x, y):
-        if x.dtype.kind in "iu" and np.any(y == 0):
+        if x.dtype.kind in "iu" and x.size and np.any(y == 0):  # an empty result divides nothing
             raise _err("Integer division by zero")
         return fn(x, y)
     return kernel
@@ -902,16 +902,20 @@ def _uss_kernel(data, ids, num):
 
 @UnsortedSegmentSum.grad
 def _uss_grad(op, g):
-    ids = op.inputs[1]
-    # gather with negative ids clipped to 0, then zeroed where the id was negative
-    is_pos = greater_equal(ids, array_ops.constant(0, dtype=ids.dtype.base_dtype))
-    gathered = array_ops.gather(g, maximum(ids, array_ops.constant(0, dtype=ids.dtype.base_dtype)))
-    extra = gathered.shape.ndims - ids.shape.ndims if gathered.shape.ndims is not None and ids.shape.ndims \
-        is not None else 0
-    mask = array_ops.reshape(is_pos, array_ops.concat(
-        [array_ops.shape(ids), array_ops.ones([extra], dtypes.int32)], 0)) if extra else is_pos
-    zeros = array_ops.zeros_like(gathered)
-    return [where_v2(mask, gathered, zeros), None, None]
+    return [_gather_drop_negatives(g, op.inputs[1]), None, None]
+
+
+def _gather_drop_negatives(params, indices):
+    """``gather(params, indices)`` with zeros where an index is negative (TF's _GatherDropNegatives)."""
+    clipped = maximum(indices, array_ops.zeros_like(indices))
+    gathered = array_ops.gather(params, clipped)
+    is_positive = greater_equal(indices, 0)
+    pos_shape = array_ops.shape(is_positive)
+    bshape = array_ops.concat([pos_shape, array_ops.ones(
+        array_ops.stack([array_ops.rank(gathered) - array_ops.rank(is_positive)]), dtype=pos_shape.dtype)], axis=0)
+    is_positive = array_ops.reshape(is_positive, bshape)
+    is_positive = logical_and(is_positive, array_ops.ones_like(gathered, dtype=dtypes.bool))
+    return where(is_positive, gathered, array_ops.zeros_like(gathered))
 
 
 def unsorted_segment_sum(data, segment_ids, num_segments, name=None):

@@ -4,7 +4,7 @@
 module ``tf`` (deferflow or real TensorFlow). For each case we check
 
 - deferflow's ``tf.gradients`` against central finite differences, with inputs fed through placeholders
-  of static shape and again of unknown dims (``[None] * rank``: the dynamic-shape gradient paths);
+  of static shape, of unknown dims (``[None] * rank``) and of unknown rank (the dynamic-shape paths);
 - deferflow's gradients against real TensorFlow's (same function, same inputs).
 
 ``test_every_differentiable_op_is_covered`` walks the op registry: every op type with a gradient
@@ -35,16 +35,17 @@ def unit(*shape):
     return _rng.uniform(-0.8, 0.8, size=shape)
 
 
-class Case(collections.namedtuple("Case", "name build inputs dynamic compare_tf eps rtol atol")):
+class Case(collections.namedtuple("Case", "name build inputs dynamic unknown_rank compare_tf eps rtol atol")):
     """``build(tf, *inputs) -> tensor or list of tensors``; ``inputs`` are float64 arrays fed through placeholders.
 
-    ``dynamic=False`` skips the unknown-dims run; ``compare_tf=False`` skips the TF comparison.
+    ``dynamic=False`` skips the unknown-dims run, ``unknown_rank=False`` the unknown-rank run,
+    ``compare_tf=False`` the TF comparison.
     """
 
 
-def case(name, build, *inputs, dynamic=True, compare_tf=True, eps=1e-6, rtol=1e-5, atol=1e-6):
-    return Case(name, build, [np.asarray(x, dtype=np.float64) for x in inputs], dynamic, compare_tf, eps, rtol,
-                atol)
+def case(name, build, *inputs, dynamic=True, unknown_rank=True, compare_tf=True, eps=1e-6, rtol=1e-5, atol=1e-6):
+    return Case(name, build, [np.asarray(x, dtype=np.float64) for x in inputs], dynamic, unknown_rank and dynamic,
+                compare_tf, eps, rtol, atol)
 
 
 def _second(fn):
@@ -134,8 +135,9 @@ GRADIENT_CASES = [
     case("einsum_transpose", lambda tf, a: tf.einsum("ijk->kij", a), rnd(2, 3, 2)),
     case("einsum_sum_only_in_a", lambda tf, a, b: tf.einsum("ij,j->", a, b), rnd(2, 3), rnd(3)),
     case("einsum_ellipsis", lambda tf, a, b: tf.einsum("...ij,...jk->...ik", a, b), rnd(2, 2, 3), rnd(3, 2)),
-    case("tensordot", lambda tf, a, b: tf.tensordot(a, b, [[1, 2], [0, 1]]), rnd(2, 3, 2), rnd(3, 2, 2)),
-    case("tensordot_int", lambda tf, a, b: tf.tensordot(a, b, 1), rnd(2, 3), rnd(3, 2)),
+    case("tensordot", lambda tf, a, b: tf.tensordot(a, b, [[1, 2], [0, 1]]), rnd(2, 3, 2), rnd(3, 2, 2),
+         unknown_rank=False),
+    case("tensordot_int", lambda tf, a, b: tf.tensordot(a, b, 1), rnd(2, 3), rnd(3, 2), unknown_rank=False),
     # ---- reductions
     case("sum_all", lambda tf, x: tf.reduce_sum(x), rnd(2, 3)),
     case("sum_axis", lambda tf, x: tf.reduce_sum(x, 1), rnd(2, 3, 2)),
@@ -179,7 +181,8 @@ GRADIENT_CASES = [
     case("strided_slice_grad", _second_upstream(lambda tf, x: x[1:, ::2], rnd(3, 4)), rnd(2, 2)),
     case("slice", lambda tf, x: tf.slice(x, [0, 1], [2, -1]), rnd(3, 3)),
     case("gather", lambda tf, x: tf.gather(x, [2, 0, 2]), rnd(3, 2)),
-    case("gather_axis1_2d_indices", lambda tf, x: tf.gather(x, [[0, 1], [1, 1]], axis=1), rnd(2, 3, 2)),
+    case("gather_axis1_2d_indices", lambda tf, x: tf.gather(x, [[0, 1], [1, 1]], axis=1), rnd(2, 3, 2),
+         unknown_rank=False),
     case("gather_v1", lambda tf, x: tf.raw_ops.Gather(params=x, indices=[1, 1, 0]), rnd(2, 3)),
     case("gather_nd", lambda tf, x: tf.gather_nd(x, [[0, 1], [1, 2], [0, 1]]), rnd(2, 3)),
     case("scatter_nd", lambda tf, u: tf.scatter_nd([[1], [3], [1]], u, [4, 2]), rnd(3, 2)),
@@ -211,19 +214,23 @@ GRADIENT_CASES = [
 
 
 # ---- the checks -----------------------------------------------------------------------------------
-def _feeds_and_graph(tf, c, dynamic):
+def _placeholder_shape(x, mode):
+    return {"static": x.shape, "dynamic": [None] * x.ndim, "unknown_rank": None}[mode]
+
+
+def _feeds_and_graph(tf, c, mode):
     g = tf.Graph()
     with g.as_default():
-        phs = [tf.placeholder(tf.float64, [None] * x.ndim if dynamic else x.shape, name=f"in{i}")
+        phs = [tf.placeholder(tf.float64, _placeholder_shape(x, mode), name=f"in{i}")
                for i, x in enumerate(c.inputs)]
         ys = c.build(tf, *phs)
         ys = list(ys) if isinstance(ys, (list, tuple)) else [ys]
     return g, phs, ys
 
 
-def _gradients(tf, c, dynamic=False):
+def _gradients(tf, c, mode="static"):
     """(analytic gradients, loss function of the inputs) for case ``c`` in framework ``tf``."""
-    g, phs, ys = _feeds_and_graph(tf, c, dynamic)
+    g, phs, ys = _feeds_and_graph(tf, c, mode)
     with g.as_default():
         sess = tf.Session(graph=g)
         feed = dict(zip(phs, c.inputs))
@@ -257,12 +264,12 @@ def _numeric(f, inputs, eps):
     return out
 
 
-@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+@pytest.mark.parametrize("mode", ["static", "dynamic", "unknown_rank"])
 @pytest.mark.parametrize("c", GRADIENT_CASES, ids=lambda c: c.name)
-def test_gradient_matches_finite_differences(c, dynamic):
-    if dynamic and not c.dynamic:
-        pytest.skip("case needs static shapes")
-    analytic, f, sess = _gradients(deferflow, c, dynamic)
+def test_gradient_matches_finite_differences(c, mode):
+    if mode == "dynamic" and not c.dynamic or mode == "unknown_rank" and not c.unknown_rank:
+        pytest.skip(f"case needs {'static shapes' if mode == 'dynamic' else 'known ranks'}")
+    analytic, f, sess = _gradients(deferflow, c, mode)
     try:
         numeric = _numeric(f, c.inputs, c.eps)
     finally:
@@ -302,7 +309,7 @@ def test_every_differentiable_op_is_covered():
     """Registry-wide: each op type with a gradient appears in the graph of some GRADIENT_CASES entry."""
     covered = set()
     for c in GRADIENT_CASES:
-        g, _, _ = _feeds_and_graph(deferflow, c, dynamic=False)
+        g, _, _ = _feeds_and_graph(deferflow, c, "static")
         covered.update(op.type for op in g.get_operations())
     missing = sorted(_differentiable_ops() - covered - set(NOT_NUMERICALLY_CHECKABLE))
     assert not missing, f"op types with a gradient but no GRADIENT_CASES entry: {missing}"
