@@ -60,6 +60,7 @@ from deferflow.ops import io_ops as _io_ops  # registers SaveV2/RestoreV2/... fo
 from deferflow.ops.partitioned import (PartitionedVariable, fixed_size_partitioner, min_max_variable_partitioner,
                                        variable_axis_size_partitioner)
 from deferflow import nn, train
+from deferflow import layers, losses, metrics
 from deferflow import io, python_io, summary
 from deferflow.formats.protos import Event, SessionLog, Summary, SummaryMetadata
 from deferflow import compat
