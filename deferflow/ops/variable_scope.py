@@ -243,7 +243,7 @@ def variable_scope(name_or_scope, default_name=None, values=None, initializer=No
             name_ctx = g.name_scope(ns if ns else None)
         else:
             name_ctx = g.name_scope(full_name[len(old.name) + 1:] if old.name and full_name.startswith(
-                old.name + "/") else full_name.rsplit("/", 1)[-1])
+                old.name + "/") else full_name)
     else:
         name_ctx = contextlib.nullcontext(g.get_name_scope() + "/" if g.get_name_scope() else "")
     with name_ctx as scope_name:
