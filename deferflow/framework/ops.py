@@ -364,8 +364,10 @@ class Graph:
 
     @contextlib.contextmanager
     def control_dependencies(self, control_inputs):
+        cf_context = self._control_flow_context
         if control_inputs is None:
             self._control_deps_stack.append(None)
+            self._control_flow_context = None  # TF: None also leaves any cond/while context
         else:
             ops = []
             for c in control_inputs:
@@ -376,6 +378,8 @@ class Graph:
             yield
         finally:
             self._control_deps_stack.pop()
+            if control_inputs is None:
+                self._control_flow_context = cf_context
 
     def _current_control_deps(self):
         out = []
@@ -439,11 +443,11 @@ class Graph:
                                  "shapes: " + ", ".join(_shape_str(t.shape) for t in inputs) + ".") from None
             for t, s in zip(op._outputs, shapes):
                 t._shape = s if isinstance(s, TensorShape) else TensorShape(s)
-        if self._control_flow_context is not None:
-            self._control_flow_context._add_op(op)
         self._ops.append(op)
         self._ops_by_name[name] = op
         self._version += 1
+        if self._control_flow_context is not None:  # after registering: ops it adds come later, as in TF
+            self._control_flow_context._add_op(op)
         return op
 
     def create_op(self, op_type, inputs, dtypes=None, input_types=None, name=None, attrs=None,
