@@ -8,6 +8,7 @@ element bytes; its entry CRC covers the lengths (as uint32s), that checksum and 
 """
 import glob
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,8 @@ from deferflow.formats.proto.tensor_bundle_pb2 import BundleEntryProto, BundleHe
 from deferflow.formats.proto.types_pb2 import DT_STRING
 from deferflow.formats.table import TableReader, TableWriter
 
+_CHUNK = 16 << 20      # big tensors are written/read in this size, overlapped with checksumming
+_WRITEBACK = 32 << 20   # start an early fdatasync after this many bytes (overlaps disk writeback)
 HEADER_KEY = b""
 VERSION = 1          # kTensorBundleVersion: what we write, and the newest consumer we are
 MIN_PRODUCER = 0
@@ -67,9 +70,9 @@ def _lengths_crc(lengths, big_endian=False):
 class BundleWriter:
     """Writes a single-shard bundle. ``add``/``add_slice`` tensors, then ``finish()``.
 
-    Nothing appears under the final names until ``finish()``: the data and index are written to
-    temp files, fsynced, then renamed (data first, index last), so an interrupted save never
-    leaves a partial file under ``PREFIX.*`` and an older bundle there stays intact until then.
+    Nothing appears under the final names until ``finish()``: data and index are written to temp
+    files and fsynced; the data is renamed to a name the existing bundle (if any) does not use,
+    and the index rename commits. A save killed at any point leaves the previous bundle readable.
     """
 
     def __init__(self, prefix):
@@ -79,6 +82,9 @@ class BundleWriter:
         self._offset = 0
         self._entries = {}  # key bytes -> BundleEntryProto
         self._finished = False
+        self._pool = None         # threads for big writes and early writeback, made on first need
+        self._writeback = None    # pending fdatasync future
+        self._unsynced = 0
 
     def add(self, key, value):
         """Add tensor ``value`` (array-like; str/bytes/object arrays are DT_STRING) under ``key``."""
@@ -113,8 +119,19 @@ class BundleWriter:
                 size += len(element)
         else:
             array = np.ascontiguousarray(array, dtype=info.numpy)  # little-endian, C order
-            crc = array_crc32c(array)
-            out.write(array.reshape(-1).view(np.uint8).data)
+            data = array.reshape(-1).view(np.uint8).data
+            if array.nbytes >= _CHUNK:  # the write (GIL released) runs beside the checksum
+                written = self._threads().submit(out.write, data)
+                crc = array_crc32c(array)
+                written.result()  # the caller may mutate its array once add() returns
+                self._unsynced += array.nbytes
+                if self._unsynced >= _WRITEBACK and (self._writeback is None or self._writeback.done()):
+                    out.flush()  # start flushing to disk now so the final fsync has little left
+                    self._writeback = self._threads().submit(_fdatasync, out.fileno())
+                    self._unsynced = 0
+            else:
+                crc = array_crc32c(array)
+                out.write(data)
             size = array.nbytes
         entry.size = size
         entry.crc32c = mask(crc)
@@ -146,11 +163,22 @@ class BundleWriter:
             raise ValueError(f"duplicate slice {tensor_slice.slice_string(extents)} of {_key_str(full_key)}")
         self._entries[slice_key] = self._write(array)
 
+    def _threads(self):
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(2, thread_name_prefix="bundle-writer")
+        return self._pool
+
+    def _stop_threads(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
     def finish(self):
         """Make the bundle durable and visible under its final names."""
         if self._finished:
             raise ValueError("BundleWriter is closed")
         self._finished = True
+        self._stop_threads()
         num_shards = _unused_shard_count(self.prefix, 1)
         index = AtomicFile(index_filename(self.prefix), buffering=-1)
         try:
@@ -169,6 +197,7 @@ class BundleWriter:
     def abort(self):
         """Drop everything written so far."""
         self._finished = True
+        self._stop_threads()
         self._data.discard()
 
     def __enter__(self):
@@ -181,6 +210,9 @@ class BundleWriter:
             self.finish()
         else:
             self.abort()
+
+
+_fdatasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 
 
 def _unused_shard_count(prefix, num_shards):
@@ -271,6 +303,7 @@ class BundleReader:
         self.index_path = index_filename(self.prefix)
         self._table = TableReader.open(self.index_path)
         self._files = {}
+        self._pool = None  # a reader thread for big tensors, made on first need
         items = iter(self._table)
         first = next(items, None)
         if first is None or first[0] != HEADER_KEY:
@@ -397,24 +430,46 @@ class BundleReader:
                           f"{info.name} ({n * info.itemsize} bytes)", path)
         dtype = info.numpy.newbyteorder(">") if self.big_endian else info.numpy
         array = np.empty(entry.shape, dtype=dtype)
-        self._readinto(entry, array.reshape(-1).view(np.uint8), path, where)
-        if array_crc32c(array) != unmask(entry.crc32c):
+        if self._readinto(entry, array.reshape(-1).view(np.uint8), path, where) != unmask(entry.crc32c):
             self._corrupt(f"{where}: checksum mismatch (data corrupted)", path)
         return array.astype(info.numpy) if self.big_endian else array
 
-    def _readinto(self, entry, buf, path, where):
+    def _readinto(self, entry, buf, path, where, checksum=True):
+        """Fill ``buf`` (uint8 array or bytearray) from the entry's bytes; returns their CRC32C.
+
+        Big reads go chunk by chunk in a worker thread (file reads release the GIL) while this
+        thread checksums the chunk before.
+        """
         f = self._file(entry.shard_id)
         f.seek(entry.offset)
-        view, done = memoryview(buf), 0
-        while done < len(view):
-            got = f.readinto(view[done:])
-            if not got:
+        view = memoryview(buf).cast("B")
+
+        def fill(lo, hi):
+            while lo < hi:
+                got = f.readinto(view[lo:hi])
+                if not got:
+                    return False
+                lo += got
+            return True
+
+        chunks = [(lo, min(lo + _CHUNK, len(view))) for lo in range(0, len(view), _CHUNK)]
+        crc, pending = 0, None
+        for i, (lo, hi) in enumerate(chunks):
+            ok = pending.result() if pending else fill(lo, hi)
+            if not ok:
                 self._corrupt(f"{where}: file ended early (truncated?)", path)
-            done += got
+            pending = None
+            if i + 1 < len(chunks):
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="bundle-reader")
+                pending = self._pool.submit(fill, *chunks[i + 1])
+            if checksum:
+                crc = crc32c(view[lo:hi], crc)
+        return crc
 
     def _read_strings(self, entry, n, path, where):
         data = bytearray(entry.size)
-        self._readinto(entry, data, path, where)
+        self._readinto(entry, data, path, where, checksum=False)
         if entry.size == 0:  # TensorFlow skips empty string tensors entirely
             return np.empty(entry.shape, dtype=object)
         raw, data = np.frombuffer(data, np.uint8), memoryview(data)
@@ -478,6 +533,9 @@ class BundleReader:
         return {k: self.read(k) for k in self.keys()}
 
     def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for f in self._files.values():
             f.close()
         self._files.clear()
