@@ -271,3 +271,18 @@ def test_overwritten_bundle_reads_in_tensorflow(tf, tmp_path):
     bundle.save(prefix, {"x": np.arange(3.0) + 10, "z": np.int32(4)})
     reader = tf.train.load_checkpoint(prefix)
     assert reader.get_tensor("x").tolist() == [10.0, 11.0, 12.0] and reader.get_tensor("z") == 4
+
+
+def test_big_tensors_chunked_io(tmp_path):
+    """Tensors above the 16 MiB chunk size take the overlapped write/read path."""
+    big = np.arange(5 << 20, dtype=np.float64)  # 40 MiB
+    bundle.save(tmp_path / "big", {"big": big, "small": np.ones(3)})
+    assert_same(bundle.load(tmp_path / "big")["big"], big)
+    data = tmp_path / "big.data-00000-of-00001"
+    with open(data, "r+b") as f:  # one flipped bit in the last chunk
+        f.seek(big.nbytes - 5)
+        byte = f.read(1)
+        f.seek(big.nbytes - 5)
+        f.write(bytes([byte[0] ^ 4]))
+    with pytest.raises(bundle.CorruptFileError, match="checksum"):
+        bundle.load(tmp_path / "big")
