@@ -286,3 +286,29 @@ def test_big_tensors_chunked_io(tmp_path):
         f.write(bytes([byte[0] ^ 4]))
     with pytest.raises(bundle.CorruptFileError, match="checksum"):
         bundle.load(tmp_path / "big")
+
+
+def test_reads_big_endian_bundle(tmp_path):
+    from deferflow.formats.coding import crc32c, mask, put_varint
+    from deferflow.formats.proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto
+    value = np.arange(6, dtype=np.float32).reshape(2, 3)
+    raw = value.astype(">f4").tobytes()
+    strings = [b"ab", b"", b"xyz"]
+    length_crc = crc32c(np.array([2, 0, 3], ">u4").tobytes())
+    stored_crc = mask(length_crc).to_bytes(4, "big")
+    string_raw = b"".join(put_varint(len(s)) for s in strings) + stored_crc + b"".join(strings)
+    string_crc = crc32c(stored_crc + b"".join(strings), length_crc)
+    entries = {b"f": BundleEntryProto(dtype=types_pb2.DT_FLOAT, size=len(raw), crc32c=mask(crc32c(raw))),
+               b"s": BundleEntryProto(dtype=types_pb2.DT_STRING, offset=len(raw), size=len(string_raw),
+                                      crc32c=mask(string_crc))}
+    for dim in (2, 3):
+        entries[b"f"].shape.dim.add(size=dim)
+    entries[b"s"].shape.dim.add(size=3)
+    prefix = tmp_path / "be"
+    with open(bundle.index_filename(prefix), "wb") as f:
+        bundle.write_index(f, entries, num_shards=1, endianness=BundleHeaderProto.BIG)
+    with open(bundle.data_filename(prefix, 0, 1), "wb") as f:
+        f.write(raw + string_raw)
+    out = bundle.load(prefix)
+    assert_same(out["f"], value)
+    assert out["s"].tolist() == strings
