@@ -6,6 +6,7 @@ Convolutions run as im2col (a strided window view copied into one matrix) + one 
 batch chunks so the column buffer stays small; pooling works tap by tap on strided views.
 """
 import numbers
+import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -13,6 +14,7 @@ from numpy.lib.stride_tricks import as_strided
 from deferflow.framework import dtypes, errors, op_registry, ops
 from deferflow.framework import tensor_shape as ts
 from deferflow.framework.ops import apply_op, convert_to_tensor
+from deferflow.ops import _memory  # noqa: F401 - keeps large kernel temporaries off fresh mmap pages
 from deferflow.ops import array_ops
 from deferflow.ops.common import constant_value, shape_from_tensor, unchanged_shape
 
@@ -299,7 +301,10 @@ def _bias_add_grad_shape(op):
 def _bias_add_grad_kernel(g, *, data_format):
     ax = _channel_axis(data_format, g.ndim)
     if ax == g.ndim - 1:
-        return g.reshape(-1, g.shape[-1]).sum(axis=0, dtype=g.dtype)
+        g2 = g.reshape(-1, g.shape[-1])
+        if g2.dtype.kind == "f":  # a matrix-vector product sums the rows far faster than a strided reduction
+            return np.ones(g2.shape[0], g2.dtype) @ g2
+        return g2.sum(axis=0, dtype=g.dtype)
     return g.sum(axis=tuple(i for i in range(g.ndim) if i != ax), dtype=g.dtype)
 
 
@@ -361,8 +366,27 @@ def _from_nhwc(x, data_format):
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if data_format == "NCHW" else x
 
 
-def _pad(x, g, value=0):
-    """Pads (or crops, for negative amounts) the H and W dims of an NHWC array."""
+class _Workspace(threading.local):
+    """Per-thread scratch buffers for kernel temporaries (padded inputs, im2col columns), reused across
+    runs: fresh multi-megabyte arrays cost more in page faults than the copies that fill them."""
+
+    def __init__(self):
+        self.bufs = {}
+
+    def get(self, role, shape, dtype):
+        n = int(np.prod(shape, dtype=np.int64))
+        key = (role, np.dtype(dtype))
+        buf = self.bufs.get(key)
+        if buf is None or buf.size < n:
+            buf = self.bufs[key] = np.empty(n, dtype)
+        return buf[:n].reshape(shape)
+
+
+_ws = _Workspace()
+
+
+def _pad(x, g, value=0, role="pad"):
+    """H and W of an NHWC array padded (or cropped, for negative amounts); a scratch buffer unless no-op."""
     pt, pb, pl, pr = g.pt, g.pb, g.pl, g.pr
     if min(pt, pb, pl, pr) < 0:
         x = x[:, max(-pt, 0):x.shape[1] - max(-pb, 0), max(-pl, 0):x.shape[2] - max(-pr, 0)]
@@ -370,8 +394,11 @@ def _pad(x, g, value=0):
     if not (pt or pb or pl or pr):
         return x
     n, h, w, c = x.shape
-    out = np.empty((n, h + pt + pb, w + pl + pr, c), x.dtype)
-    out[:, :pt], out[:, pt + h:], out[:, pt:pt + h, :pl], out[:, pt:pt + h, pl + w:] = value, value, value, value
+    out = _ws.get(role, (n, h + pt + pb, w + pl + pr, c), x.dtype)
+    out[:, :pt] = value
+    out[:, pt + h:] = value
+    out[:, pt:pt + h, :pl] = value
+    out[:, pt:pt + h, pl + w:] = value
     out[:, pt:pt + h, pl:pl + w] = x
     return out
 
@@ -391,7 +418,7 @@ def _taps(xp, g):
             yield i, j, xp[:, y0:y0 + g.sh * (g.oh - 1) + 1:g.sh, x0:x0 + g.sw * (g.ow - 1) + 1:g.sw]
 
 
-_CHUNK_BYTES = 1 << 23  # im2col buffers are built this many bytes at a time
+_CHUNK_BYTES = 1 << 24  # im2col columns are built this many bytes at a time (cache-friendly, bounded memory)
 
 
 def _chunks(n, row_bytes):
@@ -399,20 +426,26 @@ def _chunks(n, row_bytes):
     return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
+def _im2col(win, a, b, k):
+    """Rows a:b of the window view as a (rows, KH*KW*C) matrix in the scratch buffer."""
+    part = win[a:b]
+    cols = _ws.get("cols", part.shape, win.dtype)
+    np.copyto(cols, part)
+    return cols.reshape(-1, k)
+
+
 def _conv_nhwc(x, w, g):
     """Cross-correlation of NHWC ``x`` with HWIO ``w`` (x already padded): im2col + matmul per chunk."""
     n, c, o = x.shape[0], x.shape[3], w.shape[3]
     k = g.kh * g.kw * c
-    w2 = w.reshape(k, o)
+    w2 = np.ascontiguousarray(w.reshape(k, o), dtype=np.result_type(x, w))
     out = np.empty((n, g.oh, g.ow, o), np.result_type(x, w))
-    if g.kh == g.kw == 1 and g.sh == g.sw == 1:
+    if g.kh == g.kw == 1 and g.sh == g.sw == 1 and x.flags.c_contiguous:
         np.matmul(x.reshape(-1, c), w2, out=out.reshape(-1, o))
         return out
     win = _windows(x, g)
-    rows = g.oh * g.ow
-    for a, b in _chunks(n, rows * k * x.itemsize):
-        cols = win[a:b].reshape((b - a) * rows, k)  # the one copy: im2col
-        np.matmul(cols, w2, out=out[a:b].reshape(-1, o))
+    for a, b in _chunks(n, g.oh * g.ow * k * x.itemsize):
+        np.matmul(_im2col(win, a, b, k), w2, out=out[a:b].reshape(-1, o))
     return out
 
 
@@ -420,14 +453,12 @@ def _conv_filter_grad_nhwc(x, dy, g, kshape):
     """dL/dw for the padded NHWC ``x``: im2col(x)^T @ dy, accumulated over chunks."""
     n, c, o = x.shape[0], x.shape[3], dy.shape[3]
     k = g.kh * g.kw * c
-    rows = g.oh * g.ow
-    if g.kh == g.kw == 1 and g.sh == g.sw == 1:
+    if g.kh == g.kw == 1 and g.sh == g.sw == 1 and x.flags.c_contiguous:
         return (x.reshape(-1, c).T @ dy.reshape(-1, o)).reshape(kshape)
     win = _windows(x, g)
     dw = None
-    for a, b in _chunks(n, rows * k * x.itemsize):
-        cols = win[a:b].reshape((b - a) * rows, k)
-        part = cols.T @ dy[a:b].reshape(-1, o)
+    for a, b in _chunks(n, g.oh * g.ow * k * x.itemsize):
+        part = _im2col(win, a, b, k).T @ dy[a:b].reshape(-1, o)
         dw = part if dw is None else dw.__iadd__(part)
     return dw.reshape(kshape)
 
@@ -454,7 +485,8 @@ def _conv_input_grad_nhwc(in_shape, w, dy, g):
     dxp = np.zeros((n, hp, wp, c), np.result_type(dy, w))
     w2t = w.reshape(-1, o).T
     for a, b in _chunks(n, g.oh * g.ow * g.kh * g.kw * c * dy.itemsize):
-        dcols = dy[a:b].reshape(-1, o) @ w2t
+        dcols = _ws.get("cols", ((b - a) * g.oh * g.ow, g.kh * g.kw * c), dxp.dtype)
+        np.matmul(dy[a:b].reshape(-1, o), w2t, out=dcols)
         _col2im_add(dxp[a:b], dcols.reshape(b - a, g.oh, g.ow, g.kh, g.kw, c), g)
     return dxp[:, g.pt:g.pt + h, g.pl:g.pl + wd]
 
@@ -764,16 +796,38 @@ MaxPool.grad(lambda op, g: [apply_op("MaxPoolGrad", orig_input=op.inputs[0], ori
                                      data_format=op._attrs["data_format"])])
 
 
-def _max_pool_route(xn, yn, gn, g):
-    """Sends each window's gradient to the first input position holding its maximum (TF's tie rule)."""
-    xp = _pad(xn, g, _min_value(xn.dtype))
-    dxp = np.zeros(xp.shape, gn.dtype)
+def _first_max_hits(xp, yn, g):
+    """For each tap in window order, the mask of windows whose first maximum sits at that tap (TF's rule)."""
     taken = np.zeros(yn.shape, bool)
-    for (_, _, xv), (_, _, dv) in zip(_taps(xp, g), _taps(dxp, g)):
-        hit = xv == yn
-        hit &= ~taken
-        taken |= hit
-        dv += np.where(hit, gn, 0)
+    hit = np.empty(yn.shape, bool)
+    last = g.kh * g.kw - 1
+    for t, (i, j, xv) in enumerate(_taps(xp, g)):
+        np.equal(xv, yn, out=hit)
+        if t:
+            np.greater(hit, taken, out=hit)  # hit and not yet taken
+        if t != last:
+            np.logical_or(taken, hit, out=taken)
+        yield i, j, hit
+
+
+def _max_pool_route(xn, yn, gn, g):
+    """Sends each window's gradient to the first input position holding its maximum."""
+    xp = _pad(xn, g, _min_value(xn.dtype))
+    covered = g.sh == g.kh and g.sw == g.kw and g.oh * g.kh == xp.shape[1] and g.ow * g.kw == xp.shape[2]
+    dxp = np.empty(xp.shape, gn.dtype) if covered and np.isfinite(gn).all() else np.zeros(xp.shape, gn.dtype)
+    dx_taps = {(i, j): v for i, j, v in _taps(dxp, g)}
+    disjoint = g.sh >= g.kh and g.sw >= g.kw  # each input position belongs to at most one window
+    finite = bool(np.isfinite(gn).all())  # then g * mask equals a masked copy (and is several times faster)
+    for i, j, hit in _first_max_hits(xp, yn, g):
+        dv = dx_taps[i, j]
+        if finite and disjoint:
+            np.multiply(gn, hit, out=dv)
+        elif finite:
+            dv += gn * hit
+        elif disjoint:
+            np.copyto(dv, gn, where=hit)
+        else:
+            np.add(dv, gn, out=dv, where=hit)
     return dxp[:, g.pt:g.pt + xn.shape[1], g.pl:g.pl + xn.shape[2]]
 
 
@@ -805,13 +859,14 @@ def _max_pool_grad_grad_kernel(x, y, grad, *, ksize, strides, padding, data_form
     xn, yn, gn = (_nhwc(a, data_format) for a in (x, y, grad))
     g = _pool_geom(xn, ksize, strides, padding, data_format)
     xp = _pad(xn, g, _min_value(xn.dtype))
-    gp = _pad(gn, g, 0)
+    g_taps = {(i, j): v for i, j, v in _taps(_pad(gn, g, 0, role="pad2"), g)}
     out = np.zeros(yn.shape, gn.dtype)
-    taken = np.zeros(yn.shape, bool)
-    for (_, _, xv), (_, _, gv) in zip(_taps(xp, g), _taps(gp, g)):
-        hit = (xv == yn) & ~taken
-        taken |= hit
-        out += np.where(hit, gv, 0)
+    finite = bool(np.isfinite(gn).all())
+    for i, j, hit in _first_max_hits(xp, yn, g):
+        if finite:  # exactly one tap hits per window
+            out += g_taps[i, j] * hit
+        else:
+            np.copyto(out, g_taps[i, j], where=hit)
     return _from_nhwc(out, data_format)
 
 
