@@ -102,7 +102,7 @@ def test_restore_latest_checkpoint_gives_the_saved_values(in_tmp):
         np.testing.assert_array_equal(sess.run('w1:0'), saved)
 
 
-@pytest.mark.skipif(not _meta_graph_available(), reason="import_meta_graph (meta-graph work) not available yet")
+@pytest.mark.skipif(not hasattr(tf.train, "import_meta_graph"), reason="tf.train.import_meta_graph not available yet")
 def test_import_meta_graph_and_restore(in_tmp):
     w1 = tf.Variable(tf.random_normal(shape=[2]), name='w1')
     saver = tf.train.Saver()

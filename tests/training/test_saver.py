@@ -438,3 +438,21 @@ def test_nonexistent_and_none_paths(in_tmp):
         saver.restore(tf.Session(), "nope")
     with pytest.raises(ValueError, match="None"):
         saver.restore(tf.Session(), None)
+
+
+@pytest.mark.parametrize("case", ["sharded", "partitioned", "adam", "dtypes"])
+def test_saver_from_tensorflow_meta_graph_restores_and_saves(in_tmp, case):
+    """TF-written .meta (golden): its saver graph (sharded: StaticRegexFullMatch/Select/StringJoin/
+    ShardedFilename/MergeV2Checkpoints) restores and saves here."""
+    meta_graph = pytest.importorskip("deferflow.training.meta_graph")
+    golden = os.path.join(os.path.dirname(os.path.dirname(__file__)), "golden", case, "model.ckpt")
+    saver = meta_graph.import_meta_graph(golden + ".meta")
+    sess = tf.Session()
+    saver.restore(sess, golden)
+    values = {v.op.name: sess.run(v) for v in tf.global_variables()}
+    assert saver.save(sess, "again", write_meta_graph=False) == "again"
+    reader, original = tf.train.NewCheckpointReader("again"), tf.train.NewCheckpointReader(golden)
+    assert reader.get_variable_to_shape_map() == original.get_variable_to_shape_map()
+    for name in original.get_variable_to_shape_map():
+        np.testing.assert_array_equal(reader.get_tensor(name), original.get_tensor(name))
+    assert values

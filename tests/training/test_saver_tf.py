@@ -235,3 +235,24 @@ def test_missing_key_message_starts_like_tensorflows(tf_real, tmp_path):
     assert head in theirs.value.message and head in ours.value.message
     assert "Key bias not found in checkpoint" in theirs.value.message
     assert "Key bias not found in checkpoint" in ours.value.message
+
+
+def test_our_meta_graph_saver_runs_in_tensorflow(tf_real, tmp_path, monkeypatch):
+    """TF imports our .meta, restores with our sharded saver graph, and saves through it."""
+    pytest.importorskip("deferflow.training.meta_graph")
+    monkeypatch.chdir(tmp_path)
+    w1 = tf.Variable(np.float32([1.5, -2.0]), name="w1")
+    with tf.device("/cpu:1"):
+        tf.Variable(np.int64([1, 2, 3]), name="w2")
+    sess = tf.Session()
+    sess.run(tf.global_variables_initializer())
+    tf.train.Saver(sharded=True).save(sess, "m", global_step=3)
+    sess.run(tf.assign(w1, [0.0, 0.0]))
+    with tf_real.Graph().as_default(), tf_real.Session(config=tf_real.ConfigProto(device_count={"CPU": 2})) as ts:
+        saver = tf_real.train.import_meta_graph("m-3.meta")
+        saver.restore(ts, tf_real.train.latest_checkpoint("./"))
+        np.testing.assert_array_equal(ts.run("w1:0"), [1.5, -2.0])
+        np.testing.assert_array_equal(ts.run("w2:0"), [1, 2, 3])
+        assert saver.save(ts, "tf", global_step=4, write_meta_graph=False) == "tf-4"
+    tf.train.Saver().restore(sess, "tf-4")
+    np.testing.assert_array_equal(sess.run(w1), [1.5, -2.0])
