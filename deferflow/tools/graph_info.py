@@ -136,6 +136,9 @@ def load_graph(path):
     text_first = file.endswith((".pbtxt", ".pbtext", ".txt", ".prototxt"))
     found = (_parse_text(data, file) or _parse_binary(data, file)) if text_first else \
         (_parse_binary(data, file) or _parse_text(data, file))
+    if not found and (file.endswith(".index") or ".data-" in file):
+        raise CLIError(f"{file}: a checkpoint file, not a graph; its graph is the .meta beside it "
+                       "(try 'deferflow inspect' for the tensors)")
     if not found:
         what = "empty file" if not data else f"{human_bytes(len(data))} that parse as no GraphDef, " \
                                               "MetaGraphDef or SavedModel with nodes"
@@ -187,9 +190,8 @@ def likely_outputs(meta):
     users = consumers(graph_def)
     saver_scope = meta.saver_def.restore_op_name.rpartition("/")[0] if meta.saver_def.restore_op_name else "save"
 
-    def bookkeeping(name, op):
-        return (name.startswith(("gradients/", saver_scope + "/")) or op in _SUMMARY_OPS
-                or op in _NOT_OUTPUTS and not name.startswith("gradients/"))
+    def bookkeeping(name, op):  # consumers that do not make a value part of the model
+        return name.startswith(("gradients/", saver_scope + "/")) or op in _SUMMARY_OPS
     ops = {n.name: n.op for n in graph_def.node}
     out = []
     for node in graph_def.node:
@@ -287,9 +289,7 @@ def _collection_summary(name, c):
     if kind is None:
         return name, "empty", ""
     values = list(getattr(c, kind).value)
-    if kind == "bytes_list" and name.endswith(("variables", "_VARIABLES")) or "variables" in name:
-        preview = ""
-    elif kind == "node_list":
+    if kind == "node_list":
         preview = ", ".join(values[:4]) + (" ..." if len(values) > 4 else "")
     elif kind in ("int64_list", "float_list"):
         preview = ", ".join(str(v) for v in values[:6]) + (" ..." if len(values) > 6 else "")
