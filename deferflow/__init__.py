@@ -59,18 +59,22 @@ from deferflow.ops import init_ops as initializers
 from deferflow.ops import io_ops as _io_ops  # registers SaveV2/RestoreV2/... for imported graphs too
 from deferflow.ops.partitioned import (PartitionedVariable, fixed_size_partitioner, min_max_variable_partitioner,
                                        variable_axis_size_partitioner)
+from deferflow.ops import resource_variable_ops as _resource_variable_ops  # registers VarHandleOp & co.
+from deferflow.framework.graph_io import import_graph_def, make_ndarray, make_tensor_proto
+from deferflow.formats.protos import (AttrValue, GraphDef, MetaGraphDef, NameAttrList, NodeDef, OpDef,
+                                      TensorProto, TensorShapeProto, VariableDef)
 from deferflow import nn, train
 from deferflow import layers, losses, metrics
 from deferflow import io, python_io, summary
 from deferflow.formats.protos import Event, SessionLog, Summary, SummaryMetadata
 from deferflow import compat
+from deferflow import graph_util, saved_model
 
 __version__ = "0.1.0"
 VERSION = "1.15.5"  # the TensorFlow API level deferflow follows
 GRAPH_DEF_VERSION = 27
 GRAPH_DEF_VERSION_MIN_CONSUMER = 0
 GRAPH_DEF_VERSION_MIN_PRODUCER = 0
-AttrValue = None
 
 
 def disable_v2_behavior():

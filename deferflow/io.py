@@ -1,3 +1,4 @@
 """The ``tf.io`` namespace."""
 from deferflow.training.tf_record import (TFRecordCompressionType, TFRecordOptions, TFRecordWriter,
                                           tf_record_iterator)
+from deferflow.framework.graph_io import write_graph  # noqa: E402

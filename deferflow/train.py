@@ -16,3 +16,5 @@ from deferflow.training.checkpoint_management import (checkpoint_exists, generat
                                                        update_checkpoint_state)
 from deferflow.training.checkpoint_utils import (NewCheckpointReader, init_from_checkpoint, list_variables,
                                                  load_checkpoint, load_variable)
+from deferflow.training.meta_graph import export_meta_graph, import_meta_graph  # noqa: E402
+from deferflow.framework.graph_io import write_graph  # noqa: E402

@@ -38,6 +38,7 @@ def shape_from_proto(sp):
 
 def shape_to_proto(shape, target=None):
     sp = protos.TensorShapeProto() if target is None else target
+    sp.SetInParent()  # a scalar shape has no fields but must still be present (e.g. an attr's shape {})
     shape = ts.as_shape(shape)
     if shape._dims is None:
         sp.unknown_rank = True
@@ -375,14 +376,6 @@ def _coerce(msg, cls):
 
 
 # --- export -------------------------------------------------------------------------------
-def _attr_kind(op_def, name):
-    if op_def is not None:
-        spec = op_def.attrs.get(name)
-        if spec is not None:
-            return spec.type
-    return None
-
-
 def _fill_node_def(nd, op, add_shapes=False, strip_default_attrs=False):
     nd.name = op._name
     nd.op = op._type
@@ -468,13 +461,6 @@ def _split_input(s):
     return s, 0
 
 
-def _canon_tensor_name(s):
-    if s[:1] == "^":
-        return s
-    name, idx = _split_input(s)
-    return f"{name}:{idx}"
-
-
 def op_def_from_proto(opp):
     """A signature-only registry ``OpDef`` from an ``OpDef`` proto (a type deferflow lacks)."""
     attrs = {}
@@ -502,6 +488,7 @@ def op_def_from_proto(opp):
     od = op_registry.OpDef(opp.name, [arg(p) for p in opp.input_arg], [arg(p) for p in opp.output_arg],
                            attrs, opp.is_stateful)
     od.from_graph = True
+    od._proto = opp  # re-exported as-is in stripped_op_list
     return od
 
 
@@ -551,7 +538,7 @@ def _err(node_name, msg):
     return ValueError(f"Node '{node_name}': {msg}" if node_name else msg)
 
 
-def _parse_nodes(graph_def):
+def _parse_nodes(graph_def, clear_devices=False):
     nodes = []
     by_name = {}
     for i, nd in enumerate(graph_def.node):
@@ -560,7 +547,7 @@ def _parse_nodes(graph_def):
         n.name = nd.name
         n.type = nd.op
         n.index = i
-        n.device = nd.device
+        n.device = "" if clear_devices else nd.device
         n.inputs = [_split_input(s) for s in nd.input]
         n.op = None
         n.out_dtypes = None
@@ -722,7 +709,7 @@ def _set_shapes(op, n, output_shapes):
 
 
 def import_graph_def(graph_def, input_map=None, return_elements=None, name=None, op_dict=None,
-                     producer_op_list=None, graph=None):
+                     producer_op_list=None, graph=None, clear_devices=False):
     """``tf.import_graph_def``: adds the nodes of ``graph_def`` to the default graph under prefix ``name``
     (default ``"import"``; ``""`` for none). All-or-nothing: on error the graph is left untouched."""
     graph_def = _coerce(graph_def, protos.GraphDef)
@@ -753,15 +740,17 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
                     if t.graph is not g:
                         raise ValueError(f"input_map value for {k!r} is not in the default graph: {t}")
                     mapped[(src, idx)] = t
-            return _import(g, graph_def, mapped, return_elements, prefix, input_map)
+            return _import(g, graph_def, mapped, return_elements, prefix, clear_devices)
 
 
-def _import(g, graph_def, mapped, return_elements, prefix, input_map):
-    nodes, by_name = _parse_nodes(graph_def)
-    for (src, idx) in mapped:
-        if src not in by_name:
-            raise ValueError("Attempted to map inputs that were not found in graph_def: "
-                             f"[{'^' + src if idx < 0 else f'{src}:{idx}'}]")
+def _import(g, graph_def, mapped, return_elements, prefix, clear_devices):
+    nodes, by_name = _parse_nodes(graph_def, clear_devices)
+    if mapped:
+        used = {i for n in nodes for i in n.inputs}
+        missing = [k for k in mapped if k not in used and k[0] not in by_name]
+        if missing:
+            raise ValueError("Attempted to map inputs that were not found in graph_def: ["
+                             + ", ".join('^' + s if i < 0 else f'{s}:{i}' for s, i in missing) + "]")
     for n in nodes:
         n.op_def = op_registry.get(n.type)
         n.attrs = _convert_attrs(n, n.op_def)
@@ -901,12 +890,75 @@ def _remap_loc(s, by_name, prefix):
     return s
 
 
-def graph_def_from_bytes(data, filename="<bytes>"):
-    """Parse a binary GraphDef, or raise DataLossError naming the file."""
+
+
+# --- rollback for multi-step imports (import_meta_graph: graph, then collections, then saver) ----
+def snapshot_graph(g):
+    return (len(g._ops), dict(g._names_in_use), {k: list(v) for k, v in g._collections.items()}, g._version)
+
+
+def restore_graph(g, snap):
+    """Removes every op added since ``snap`` and restores names and collections."""
+    n, names, collections, version = snap
+    added = g._ops[n:]
+    if added:
+        gone = set(added)
+        for op in added:
+            for t in op._inputs:
+                if t is not None and t._op not in gone:
+                    t._consumers[:] = [c for c in t._consumers if c not in gone]
+            for c in op._control_inputs:
+                if c not in gone:
+                    c._control_outputs[:] = [x for x in c._control_outputs if x not in gone]
+            g._ops_by_name.pop(op._name, None)
+        del g._ops[n:]
+    g._names_in_use.clear()
+    g._names_in_use.update(names)
+    g._collections.clear()
+    g._collections.update(collections)
+    g._version = max(g._version, version) + 1  # plans cached for the partial graph must not be reused
+
+
+# --- files --------------------------------------------------------------------------------
+def write_graph(graph_or_graph_def, logdir, name, as_text=True):
+    """``tf.io.write_graph``: writes a GraphDef (or any message, e.g. a MetaGraphDef) atomically; returns the path."""
+    from google.protobuf import text_format
+    from deferflow.formats import fileio
+    if isinstance(graph_or_graph_def, ops.Graph):
+        msg = graph_or_graph_def.as_graph_def()
+    elif hasattr(graph_or_graph_def, "SerializeToString"):
+        msg = graph_or_graph_def
+    else:
+        raise TypeError(f"write_graph expects a Graph or a GraphDef, got {type(graph_or_graph_def).__name__}")
+    logdir = str(logdir)
+    if logdir:
+        import os
+        os.makedirs(logdir, exist_ok=True)
+    path = f"{logdir.rstrip('/')}/{name}" if logdir else str(name)
+    if as_text:
+        data = text_format.MessageToString(msg, float_format="").encode("utf-8")
+    else:
+        data = msg.SerializeToString(deterministic=True)
+    fileio.atomic_write(path, data)
+    return path
+
+
+def read_graph_def(path):
+    """A GraphDef from a binary ``.pb`` or text ``.pbtxt`` file (DataLossError naming the file if neither)."""
+    from google.protobuf import text_format
     from deferflow.framework import errors
+    with open(path, "rb") as f:
+        data = f.read()
     gd = protos.GraphDef()
     try:
         gd.ParseFromString(data)
-    except Exception as e:
-        raise errors.DataLossError(None, None, f"Unable to parse GraphDef from {filename}: {e}") from None
-    return gd
+        return gd
+    except Exception as binary_error:  # noqa: BLE001 - then try text format
+        try:
+            gd = protos.GraphDef()
+            text_format.Merge(data.decode("utf-8"), gd)
+            return gd
+        except (UnicodeDecodeError, text_format.ParseError) as e:
+            detail = binary_error if isinstance(e, UnicodeDecodeError) else e
+            raise errors.DataLossError(None, None, f"Cannot parse file {path}: not a GraphDef protocol buffer "
+                                                   f"(binary or text): {detail}") from None
