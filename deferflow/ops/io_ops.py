@@ -57,6 +57,12 @@ def path_hint(path):
     m = _DATA_SUFFIX.search(path)
     if m and os.path.exists(bundle.index_filename(path[:m.start()])):
         return f"{path!r} is one of a checkpoint's data files: pass its prefix {path[:m.start()]!r}"
+    if os.path.basename(path) == "checkpoint" and os.path.isfile(path):
+        return (f"{path!r} is a checkpoint state file: pass tf.train.latest_checkpoint("
+                f"{os.path.dirname(path) or '.'!r}) instead")
+    if os.path.isfile(path) and not os.path.exists(bundle.index_filename(path)):
+        return (f"{path!r} is a single file, not the prefix of a V2 checkpoint (PREFIX.index + PREFIX.data-*); "
+                "V1 checkpoints are not supported: convert them with TensorFlow")
     return None
 
 

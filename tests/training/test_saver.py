@@ -431,6 +431,13 @@ def test_wrong_kind_of_path_says_what_to_pass(in_tmp, path, hint):
         tf.train.NewCheckpointReader(path)
 
 
+def test_single_file_path_is_not_a_v2_checkpoint(in_tmp):
+    open("old_v1.ckpt", "wb").write(b"not a bundle")
+    tf.Variable(1.0, name="v")
+    with pytest.raises(ValueError, match="single file, not the prefix of a V2 checkpoint"):
+        tf.train.Saver().restore(tf.Session(), "old_v1.ckpt")
+
+
 def test_nonexistent_and_none_paths(in_tmp):
     tf.Variable(1.0, name="v")
     saver = tf.train.Saver()
