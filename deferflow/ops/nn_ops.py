@@ -16,7 +16,7 @@ from deferflow.framework import tensor_shape as ts
 from deferflow.framework.ops import apply_op, convert_to_tensor
 from deferflow.ops import _memory  # noqa: F401 - keeps large kernel temporaries off fresh mmap pages
 from deferflow.ops import array_ops
-from deferflow.ops.common import constant_value, shape_from_tensor, unchanged_shape
+from deferflow.ops.common import constant_value, lookup_error_gradient, shape_from_tensor, unchanged_shape
 
 define = op_registry.define
 
@@ -1030,7 +1030,41 @@ def _fused_bn_grad_kernel(dy, x, scale, mean, var, _reserve3, *, epsilon, data_f
     return dx.astype(dy.dtype, copy=False), dscale.astype(np.float32), doffset.astype(np.float32), empty, empty
 
 
-FusedBatchNormGradV3.no_gradient()  # second derivatives of fused batch norm are not provided
+def _batch_norm_grad_composed(dy, x, scale, mean, var, epsilon, data_format, is_training):
+    """FusedBatchNormGradV3's outputs rebuilt from differentiable ops (as TF does for second derivatives)."""
+    from deferflow.ops import math_ops
+    nc = data_format.startswith("NC")
+    axes = [0] + list(range(2, x.shape.ndims)) if nc else list(range(x.shape.ndims - 1))
+    bshape = [1, -1] + [1] * (x.shape.ndims - 2) if nc else [-1]
+    rsq = lambda v: apply_op("Rsqrt", x=v)  # noqa: E731
+    if is_training:
+        s = array_ops.reshape(scale, bshape)
+        mean_dy = math_ops.reduce_mean(dy, axes, keepdims=True)
+        mean_x = math_ops.reduce_mean(x, axes, keepdims=True)
+        var_x = math_ops.reduce_mean(math_ops.squared_difference(x, array_ops.stop_gradient(mean_x)), axes,
+                                     keepdims=True)
+        x_off = x - mean_x
+        m = math_ops.reduce_mean(dy * x_off, axes, keepdims=True)
+        gx = s * rsq(var_x + epsilon) * ((dy - mean_dy) - apply_op("Reciprocal", x=var_x + epsilon) * m * x_off)
+        gs = array_ops.reshape(rsq(var_x + epsilon) * math_ops.reduce_sum(dy * x_off, axes, keepdims=True), [-1])
+    else:
+        s, mu, v = (array_ops.reshape(t, bshape) for t in (scale, mean, var))
+        r = rsq(v + epsilon)
+        gs = math_ops.reduce_sum(dy * (x - mu) * r, axes)
+        gx = dy * s * r
+    return gx, gs, math_ops.reduce_sum(dy, axes)
+
+
+@FusedBatchNormGradV3.grad
+def _fused_bn_grad_grad(op, *grads):
+    from deferflow.gradients import gradients
+    dy, x, scale, mean, var = op.inputs[:5]
+    outs = _batch_norm_grad_composed(dy, x, scale, mean, var, op._attrs["epsilon"], op._attrs["data_format"],
+                                     op._attrs["is_training"])
+    gdy, gx, gscale = gradients(list(outs), [dy, x, scale], grad_ys=list(grads[:3]))
+    return [gdy, gx, gscale, None, None, None]
+
+
 
 
 def _window_sum_last(a, r):
@@ -1081,7 +1115,7 @@ def _lrn_grad_kernel(dy, x, y, *, depth_radius, bias, alpha, beta):
     return (dy64 * norm ** -beta - 2.0 * alpha * beta * x64 * inner).astype(dy.dtype)
 
 
-LRNGrad.no_gradient()  # TF does not differentiate LRNGrad either
+lookup_error_gradient(LRNGrad)  # TF registers no gradient for LRNGrad
 
 InTopKV2 = define("InTopKV2", "predictions: float, targets: T, k: T", "precision: bool", ["T: {int32, int64} = int32"])
 InTopKV2.shape(lambda op: [ts.TensorShape([op._inputs[0].shape[0] if op._inputs[0].shape.ndims else None])])
@@ -1153,9 +1187,10 @@ def _softmax_along(op_type, logits, axis, name):
     axis %= nd
     perm = list(range(nd))
     perm[axis], perm[-1] = perm[-1], perm[axis]
-    swapped = apply_op("Transpose", x=logits, perm=perm)
-    out = apply_op(op_type, logits=swapped)
-    return apply_op("Transpose", name=name, x=out, perm=perm)
+    out = apply_op(op_type, logits=array_ops.transpose(logits, perm))
+    out = array_ops.transpose(out, perm, name=name)
+    out.set_shape(logits.shape)
+    return out
 
 
 def softmax(logits, axis=None, name=None, dim=None):
@@ -1166,36 +1201,45 @@ def log_softmax(logits, axis=None, name=None, dim=None):
     return _softmax_along("LogSoftmax", logits, dim if axis is None else axis, name)
 
 
+def _flatten_outer_dims(t):
+    """``t`` reshaped to [-1, last dim] (static shape kept where known), as TF flattens xent inputs."""
+    from deferflow.ops import math_ops
+    rank = array_ops.rank(t)
+    last = array_ops.slice_(array_ops.shape(t), [math_ops.subtract(rank, 1)], [1])
+    out = array_ops.reshape(t, array_ops.concat([[-1], last], 0))
+    dims = t.shape.as_list() if t.shape.ndims is not None else None
+    if dims is not None and None not in dims[:-1]:
+        out.set_shape([int(np.prod(dims[:-1], dtype=np.int64)), dims[-1]])
+    return out
+
+
 def softmax_cross_entropy_with_logits_v2(labels, logits, axis=None, name=None, dim=None):
-    """Per-example softmax cross entropy; gradients flow into ``labels`` as well."""
+    """Per-example softmax cross entropy along ``axis``; gradients flow into ``labels`` as well."""
+    from deferflow.ops import math_ops
     axis = dim if axis is None else axis
     axis = -1 if axis is None else axis
     with ops.name_scope(name, "softmax_cross_entropy_with_logits", [logits, labels]) as name:
         logits = convert_to_tensor(logits, name="logits")
-        labels = convert_to_tensor(labels, name="labels", dtype=logits.dtype.base_dtype)
-        nd = logits.shape.ndims
-        if nd is None:
-            raise ValueError("softmax_cross_entropy_with_logits needs logits of known rank")
-        if axis % max(nd, 1) != nd - 1:
-            perm = list(range(nd))
-            perm[axis % nd], perm[-1] = perm[-1], perm[axis % nd]
-            logits = apply_op("Transpose", x=logits, perm=perm)
-            labels = apply_op("Transpose", x=labels, perm=perm)
-        if nd == 2:
-            cost, _ = apply_op("SoftmaxCrossEntropyWithLogits", name=name, features=logits, labels=labels)
-            return cost
-        shape = array_ops.shape(logits)
-        flat_logits = array_ops.reshape(logits, [-1, _last_dim(logits)])
-        flat_labels = array_ops.reshape(labels, [-1, _last_dim(labels)])
-        cost, _ = apply_op("SoftmaxCrossEntropyWithLogits", features=flat_logits, labels=flat_labels)
-        static = logits.shape.as_list()[:-1]
-        out_shape = static if None not in static else array_ops.strided_slice(shape, [0], [nd - 1])
-        return array_ops.reshape(cost, out_shape, name=name)
-
-
-def _last_dim(t):
-    d = t.shape[-1].value if t.shape.ndims else None
-    return d if d is not None else array_ops.strided_slice(array_ops.shape(t), [-1], [0], end_mask=1)
+        labels = convert_to_tensor(labels, name="labels")
+        to_f32 = logits.dtype.base_dtype in (dtypes.float16, dtypes.bfloat16)
+        precise = math_ops.cast(logits, dtypes.float32) if to_f32 else logits
+        labels = math_ops.cast(labels, precise.dtype.base_dtype)
+        rank = array_ops.rank(precise)
+        shape = logits.shape
+        if axis != -1:
+            def to_end(t):
+                return array_ops.transpose(t, array_ops.concat(
+                    [math_ops.range_(axis), math_ops.range_(axis + 1, rank), [axis]], 0))
+            precise, labels = to_end(precise), to_end(labels)
+        input_shape = array_ops.shape(precise)
+        precise, labels = _flatten_outer_dims(precise), _flatten_outer_dims(labels)
+        cost, _ = apply_op("SoftmaxCrossEntropyWithLogits", name=name, features=precise, labels=labels)
+        cost = array_ops.reshape(cost, array_ops.slice_(input_shape, [0], [math_ops.subtract(rank, 1)]))
+        if shape.ndims is not None:
+            dims = shape.as_list()
+            del dims[axis]
+            cost.set_shape(dims)
+        return math_ops.cast(cost, logits.dtype.base_dtype) if to_f32 else cost
 
 
 def softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, dim=-1, name=None, axis=None):
@@ -1214,31 +1258,32 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits
     if _sentinel is not None or labels is None or logits is None:
         raise ValueError("Only call `sparse_softmax_cross_entropy_with_logits` with named arguments (labels=..., "
                          "logits=..., ...)")
+    from deferflow.ops import math_ops
     with ops.name_scope(name, "SparseSoftmaxCrossEntropyWithLogits", [labels, logits]):
         labels = convert_to_tensor(labels)
         logits = convert_to_tensor(logits)
-        if logits.dtype.base_dtype == dtypes.float16:
-            logits = array_ops.cast(logits, dtypes.float32)
+        precise = math_ops.cast(logits, dtypes.float32) if logits.dtype.base_dtype == dtypes.float16 else logits
         ls, ll = labels.shape, logits.shape
-        if ls.ndims is not None and ll.ndims is not None:
-            if ls.ndims != ll.ndims - 1:
-                raise ValueError(f"Rank mismatch: Rank of labels (received {ls.ndims}) should equal rank of logits "
-                                 f"minus 1 (received {ll.ndims}).")
-            if not ls.is_compatible_with(ll[:-1]):
-                raise ValueError(f"`labels.shape` must equal `logits.shape` except for the last dimension. Received:"
-                                 f" labels.shape={ls} and logits.shape={ll}")
+        labels_shape = array_ops.shape(labels)
+        if ll.ndims == 0:
+            raise ValueError(f"`logits` cannot be a scalar. Received logits={logits}`")
+        if ll.ndims is not None and ls.ndims is not None and ls.ndims != ll.ndims - 1:
+            raise ValueError(f"`labels.shape.rank` must equal `logits.shape.rank - 1`. Received: labels.shape={ls} "
+                             f"of rank {ls.ndims} and logits.shape={ll} of rank {ll.ndims}")
+        if ls.is_fully_defined() and ll.ndims is not None and ll[:-1].is_fully_defined() and \
+                ls.as_list() != ll.as_list()[:-1]:
+            raise ValueError(f"`labels.shape` must equal `logits.shape` except for the last dimension. Received: "
+                             f"labels.shape={ls} and logits.shape={ll}")
         if ll.ndims == 2:
-            cost, _ = apply_op("SparseSoftmaxCrossEntropyWithLogits", name="xentropy", features=logits,
-                               labels=labels)
-            return cost
-        n_cls = _last_dim(logits)
-        flat_logits = array_ops.reshape(logits, [-1, n_cls])
-        flat_labels = array_ops.reshape(labels, [-1])
-        cost, _ = apply_op("SparseSoftmaxCrossEntropyWithLogits", name="xentropy", features=flat_logits,
-                           labels=flat_labels)
-        static = ls.as_list() if ls.ndims is not None else None
-        return array_ops.reshape(cost, static if static is not None and None not in static
-                                 else array_ops.shape(labels))
+            cost, _ = apply_op("SparseSoftmaxCrossEntropyWithLogits", name=name, features=precise, labels=labels)
+        else:
+            n_cls = array_ops.shape(logits)[array_ops.rank(logits) - 1]
+            precise = array_ops.reshape(precise, [-1, n_cls])
+            flat = array_ops.reshape(labels, [-1])
+            cost, _ = apply_op("SparseSoftmaxCrossEntropyWithLogits", name=name, features=precise, labels=flat)
+            cost = array_ops.reshape(cost, labels_shape)
+            cost.set_shape(ls)
+        return math_ops.cast(cost, dtypes.float16) if logits.dtype.base_dtype == dtypes.float16 else cost
 
 
 def bias_add(value, bias, data_format=None, name=None):
@@ -1402,21 +1447,17 @@ def fused_batch_norm(x, scale, offset, mean=None, variance=None, epsilon=0.001, 
     if (not is_training or exponential_avg_factor != 1.0) and (mean is None or variance is None):
         raise ValueError(f"Both `mean` and `variance` must be a 1D tensor when is_training is False or "
                          f"exponential_avg_factor != 1.0. Received: mean {mean!r} and variance {variance!r}")
-    with ops.name_scope(name, "FusedBatchNorm", [x, scale, offset]) as name:
-        x = convert_to_tensor(x, name="input")
-        scale = convert_to_tensor(scale, name="scale")
-        offset = convert_to_tensor(offset, name="offset")
-        if mean is None:
-            mean = array_ops.constant(np.zeros(0, np.float32))
-        if variance is None:
-            variance = array_ops.constant(np.zeros(0, np.float32))
-        # TF applies a minimum epsilon of 1.001e-5 (cuDNN's lower bound) on every device
-        epsilon = epsilon if epsilon > 1.001e-5 else 1.001e-5
-        y, m, v, _, _, _ = apply_op("FusedBatchNormV3", name=name, x=x, scale=scale, offset=offset, mean=mean,
-                                    variance=variance, epsilon=epsilon,
-                                    exponential_avg_factor=exponential_avg_factor, data_format=data_format,
-                                    is_training=is_training)
-        return y, m, v
+    x = convert_to_tensor(x, name="input")
+    scale = convert_to_tensor(scale, name="scale")
+    offset = convert_to_tensor(offset, name="offset")
+    if mean is None:
+        mean = array_ops.constant(np.zeros(0, np.float32))
+    if variance is None:
+        variance = array_ops.constant(np.zeros(0, np.float32))
+    y, m, v, _, _, _ = apply_op("FusedBatchNormV3", name=name, x=x, scale=scale, offset=offset, mean=mean,
+                                variance=variance, epsilon=epsilon, exponential_avg_factor=exponential_avg_factor,
+                                data_format=data_format, is_training=is_training)
+    return y, m, v
 
 
 def local_response_normalization(input, depth_radius=5, bias=1, alpha=1, beta=0.5, name=None):  # noqa: A002

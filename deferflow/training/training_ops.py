@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from deferflow.framework import errors, op_registry
-from deferflow.ops.common import unchanged_shape
+from deferflow.ops.common import lookup_error_gradient, unchanged_shape
 
 define = op_registry.define
 _T = ("T: {float, double, int32, uint8, int16, int8, complex64, int64, qint8, quint8, qint32, bfloat16, qint16, "
@@ -74,7 +74,7 @@ def _ref_values(*refs):
 ApplyGradientDescent = define("ApplyGradientDescent", "var: Ref(T), alpha: T, delta: T", "out: Ref(T)",
                               [_T, "use_locking: bool = false"])
 ApplyGradientDescent.shape(unchanged_shape)
-ApplyGradientDescent.no_gradient()
+lookup_error_gradient(ApplyGradientDescent)  # TF registers no gradient for update ops
 
 
 @ApplyGradientDescent.kernel
@@ -95,7 +95,7 @@ def _apply_gradient_descent(var_ref, alpha, delta):
 ApplyMomentum = define("ApplyMomentum", "var: Ref(T), accum: Ref(T), lr: T, grad: T, momentum: T", "out: Ref(T)",
                        [_T, "use_locking: bool = false", "use_nesterov: bool = false"])
 ApplyMomentum.shape(unchanged_shape)
-ApplyMomentum.no_gradient()
+lookup_error_gradient(ApplyMomentum)  # TF registers no gradient for update ops
 
 
 @ApplyMomentum.kernel
@@ -125,7 +125,7 @@ ApplyAdam = define("ApplyAdam", "var: Ref(T), m: Ref(T), v: Ref(T), beta1_power:
                    "beta1: T, beta2: T, epsilon: T, grad: T", "out: Ref(T)",
                    [_T, "use_locking: bool = false", "use_nesterov: bool = false"])
 ApplyAdam.shape(unchanged_shape)
-ApplyAdam.no_gradient()
+lookup_error_gradient(ApplyAdam)  # TF registers no gradient for update ops
 
 
 @ApplyAdam.kernel
@@ -170,7 +170,7 @@ def _apply_adam(var_ref, m_ref, v_ref, beta1_power, beta2_power, lr, beta1, beta
 ApplyAdagrad = define("ApplyAdagrad", "var: Ref(T), accum: Ref(T), lr: T, grad: T", "out: Ref(T)",
                       [_T, "use_locking: bool = false", "update_slots: bool = true"])
 ApplyAdagrad.shape(unchanged_shape)
-ApplyAdagrad.no_gradient()
+lookup_error_gradient(ApplyAdagrad)  # TF registers no gradient for update ops
 
 
 @ApplyAdagrad.kernel
@@ -199,7 +199,7 @@ def _apply_adagrad(var_ref, accum_ref, lr, grad, *, update_slots):
 ApplyRMSProp = define("ApplyRMSProp", "var: Ref(T), ms: Ref(T), mom: Ref(T), lr: T, rho: T, momentum: T, "
                       "epsilon: T, grad: T", "out: Ref(T)", [_T, "use_locking: bool = false"])
 ApplyRMSProp.shape(unchanged_shape)
-ApplyRMSProp.no_gradient()
+lookup_error_gradient(ApplyRMSProp)  # TF registers no gradient for update ops
 
 
 @ApplyRMSProp.kernel
@@ -233,7 +233,7 @@ ApplyCenteredRMSProp = define("ApplyCenteredRMSProp", "var: Ref(T), mg: Ref(T), 
                               "rho: T, momentum: T, epsilon: T, grad: T", "out: Ref(T)",
                               [_T, "use_locking: bool = false"])
 ApplyCenteredRMSProp.shape(unchanged_shape)
-ApplyCenteredRMSProp.no_gradient()
+lookup_error_gradient(ApplyCenteredRMSProp)  # TF registers no gradient for update ops
 
 
 @ApplyCenteredRMSProp.kernel
@@ -273,7 +273,7 @@ def _apply_centered_rms_prop(var_ref, mg_ref, ms_ref, mom_ref, lr, rho, momentum
 ApplyAdadelta = define("ApplyAdadelta", "var: Ref(T), accum: Ref(T), accum_update: Ref(T), lr: T, rho: T, "
                        "epsilon: T, grad: T", "out: Ref(T)", [_T, "use_locking: bool = false"])
 ApplyAdadelta.shape(unchanged_shape)
-ApplyAdadelta.no_gradient()
+lookup_error_gradient(ApplyAdadelta)  # TF registers no gradient for update ops
 
 
 @ApplyAdadelta.kernel
@@ -342,7 +342,7 @@ ApplyFtrl = define("ApplyFtrl", "var: Ref(T), accum: Ref(T), linear: Ref(T), gra
                    "lr_power: T", "out: Ref(T)", [_T, "use_locking: bool = false",
                                                   "multiply_linear_by_lr: bool = false"])
 ApplyFtrl.shape(unchanged_shape)
-ApplyFtrl.no_gradient()
+lookup_error_gradient(ApplyFtrl)  # TF registers no gradient for update ops
 ApplyFtrl.kernel(lambda var, accum, linear, grad, lr, l1, l2, lr_power, *, multiply_linear_by_lr: _ftrl(
     var, accum, linear, grad, lr, l1, l2, 0, lr_power, multiply_linear_by_lr))
 
@@ -350,6 +350,6 @@ ApplyFtrlV2 = define("ApplyFtrlV2", "var: Ref(T), accum: Ref(T), linear: Ref(T),
                      "l2_shrinkage: T, lr_power: T", "out: Ref(T)",
                      [_T, "use_locking: bool = false", "multiply_linear_by_lr: bool = false"])
 ApplyFtrlV2.shape(unchanged_shape)
-ApplyFtrlV2.no_gradient()
+lookup_error_gradient(ApplyFtrlV2)  # TF registers no gradient for update ops
 ApplyFtrlV2.kernel(lambda var, accum, linear, grad, lr, l1, l2, l2_shrinkage, lr_power, *, multiply_linear_by_lr:
                    _ftrl(var, accum, linear, grad, lr, l1, l2, l2_shrinkage, lr_power, multiply_linear_by_lr))
