@@ -137,9 +137,8 @@ class PartitionedVariable:
         return [assign_fn(v, p) for v, p in zip(self._variable_list, parts)]
 
     def assign(self, value, use_locking=False, name=None, read_value=True):
-        ops_ = self._apply_assign_fn(lambda v, p: v.assign(p, use_locking=use_locking, read_value=read_value),
+        return self._apply_assign_fn(lambda v, p: v.assign(p, use_locking=use_locking, read_value=read_value),
                                      value)
-        return ops_ if read_value else ops_
 
     def __repr__(self):
         return f"<tf.PartitionedVariable '{self._name}' shape={self._shape} dtype={self._dtype.name}>"
