@@ -3,24 +3,14 @@ they leave behind."""
 import os
 
 import numpy as np
-import pytest
 
 import deferflow as tf
 
 CKPT_FILES = ["my_test_model.data-00000-of-00001", "my_test_model.index", "my_test_model.meta", "checkpoint"]
 
 
-def _meta_graph_available():
-    try:
-        from deferflow.training import meta_graph  # noqa: F401 - written by the meta-graph work
-    except ImportError:
-        return False
-    return True
-
-
 def _expected(files):
-    """The seed's file list; without the meta-graph module the .meta files cannot be written yet."""
-    return sorted(f for f in files if _meta_graph_available() or not f.endswith(".meta"))
+    return sorted(files)
 
 
 def test_complete_example_writes_the_four_files(in_tmp):
@@ -102,7 +92,6 @@ def test_restore_latest_checkpoint_gives_the_saved_values(in_tmp):
         np.testing.assert_array_equal(sess.run('w1:0'), saved)
 
 
-@pytest.mark.skipif(not hasattr(tf.train, "import_meta_graph"), reason="tf.train.import_meta_graph not available yet")
 def test_import_meta_graph_and_restore(in_tmp):
     w1 = tf.Variable(tf.random_normal(shape=[2]), name='w1')
     saver = tf.train.Saver()
