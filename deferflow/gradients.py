@@ -200,6 +200,9 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
     with g.as_default(), ops.name_scope(name or "gradients"):
         grad_ys = _default_grad_ys(ys, grad_ys)
         between = _between(ys, xs)
+        from deferflow.ops import control_flow_grad
+        if control_flow_grad.needs_control_flow(between):  # cond/while_loop: TF's loop-aware walk
+            return control_flow_grad.gradients(ys, xs, grad_ys, stop_ops, mode)
         acc = {}  # tensor -> list of gradient contributions
         for y, gy in zip(ys, grad_ys):
             acc.setdefault(y, []).append(gy)

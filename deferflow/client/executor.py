@@ -165,6 +165,10 @@ def needed_ops(fetch_tensors, target_ops, feed_set):
 def build_plan(graph, fetch_tensors, target_ops, feed_tensors, state, session):
     feed_set = set(feed_tensors)
     ops = needed_ops(fetch_tensors, target_ops, feed_set)
+    from deferflow.ops.control_flow_ops import CONTROL_FLOW_TYPES
+    if any(o._type in CONTROL_FLOW_TYPES for o in ops):  # TF1 cond/while: a frame-aware plan
+        from deferflow.client import control_flow
+        return control_flow.compile_plan(graph, ops, fetch_tensors, target_ops, feed_tensors, state, session)
     ops.sort(key=lambda o: o._id)
     slot = {}
 
