@@ -77,6 +77,11 @@ def _activation(name, fn, grad_name=None, grad_fn=None, from_output=False, types
     return od, gd
 
 
+def _f32_attr(v, dtype):
+    """A float attr as TF holds it (a 32-bit float), in the kernel's dtype."""
+    return np.asarray(np.float32(v), dtype)
+
+
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -91,8 +96,8 @@ Selu, SeluGrad = _activation(
     "SeluGrad", lambda g, y: np.where(y > 0, g * _SELU_SCALE, g * (y + _SELU_SCALE * _SELU_ALPHA)),
     from_output=True)
 LeakyRelu, LeakyReluGrad = _activation(
-    "LeakyRelu", lambda x, a: np.where(x > 0, x, x * np.asarray(a, x.dtype)), "LeakyReluGrad",
-    lambda g, x, a: np.where(x > 0, g, g * np.asarray(a, g.dtype)), attrs=["alpha: float = 0.2"],
+    "LeakyRelu", lambda x, a: np.where(x > 0, x, x * _f32_attr(a, x.dtype)), "LeakyReluGrad",
+    lambda g, x, a: np.where(x > 0, g, g * _f32_attr(a, g.dtype)), attrs=["alpha: float = 0.2"],
     types="{half, bfloat16, float, double} = float")
 
 
@@ -1090,13 +1095,14 @@ def _lrn_shape(op):
 
 
 def _lrn_norm(x, depth_radius, bias, alpha):
+    bias, alpha = float(np.float32(bias)), float(np.float32(alpha))  # TF's float attrs are 32-bit
     x64 = x.astype(np.float64)
     return bias + alpha * _window_sum_last(x64 * x64, depth_radius)
 
 
 @LRN.kernel
 def _lrn_kernel(x, *, depth_radius, bias, alpha, beta):
-    return (x / _lrn_norm(x, depth_radius, bias, alpha) ** beta).astype(x.dtype)
+    return (x / _lrn_norm(x, depth_radius, bias, alpha) ** float(np.float32(beta))).astype(x.dtype)
 
 
 LRN.grad(lambda op, g: [apply_op("LRNGrad", input_grads=g, input_image=op.inputs[0], output_image=op.outputs[0],
@@ -1109,6 +1115,7 @@ LRNGrad.shape(lambda op: [op._inputs[1].shape])
 @LRNGrad.kernel
 def _lrn_grad_kernel(dy, x, y, *, depth_radius, bias, alpha, beta):
     norm = _lrn_norm(x, depth_radius, bias, alpha)
+    alpha, beta = float(np.float32(alpha)), float(np.float32(beta))
     dy64, x64 = dy.astype(np.float64), x.astype(np.float64)
     y64 = x64 * norm ** -beta  # recomputed in float64 rather than trusting the float32 output
     inner = _window_sum_last(dy64 * y64 / norm, depth_radius)
