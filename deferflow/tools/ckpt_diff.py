@@ -92,21 +92,25 @@ def suggest_mappings(missing, extra):
 
 
 def scope_mapping(mapping):
-    """The same mapping as scope renames ({'old/': 'new/'}) when every pair differs only by a prefix."""
+    """The mapping as one scope rename ({'old/': 'new/'}, '/' for the checkpoint's root) when every pair
+    differs by the same prefix; None otherwise."""
     scopes = set()
     for c, m in mapping.items():
         n = _suffix_len(c, m)
         if n == 0:
             return None
         tail = "/".join(c.split("/")[-n:])
-        old, new = c[:len(c) - len(tail)], m[:len(m) - len(tail)]
-        if not old or not new:  # TensorFlow's scope form needs a scope on both sides
-            return None
-        scopes.add((old, new))
-    olds = [o for o, _ in scopes]
-    if len(olds) != len(set(olds)):
+        scopes.add((c[:len(c) - len(tail)] or "/", m[:len(m) - len(tail)]))
+    if len(scopes) != 1 or not next(iter(scopes))[1]:
         return None
-    return dict(sorted(scopes))
+    return dict(scopes)
+
+
+def format_map(mapping):
+    """A dict literal, one entry per line when long."""
+    if len(mapping) <= 2:
+        return repr(mapping)
+    return "{\n" + "".join(f"        {k!r}: {v!r},\n" for k, v in mapping.items()) + "    }"
 
 
 def _fmt(spec):
@@ -164,7 +168,7 @@ def _report(prefix, reader, have, other_kind, other_name, other_reader, need, co
         scopes = scope_mapping(mapping)
         shown = scopes if scopes and len(scopes) < len(mapping) else mapping
         print("  as an assignment_map: tf.train.init_from_checkpoint(ckpt_dir, assignment_map)")
-        print(f"    assignment_map = {shown!r}")
+        print(f"    assignment_map = {format_map(shown)}")
         if other_kind == "graph":
             print("  or as a Saver: tf.train.Saver({checkpoint_name: variable, ...}) with these checkpoint names")
     if compare_values and other_reader is not None:

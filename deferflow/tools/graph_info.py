@@ -20,7 +20,7 @@ _NOT_OUTPUTS = VARIABLE_OPS | PLACEHOLDER_OPS | {
     "AssignSubVariableOp", "SaveV2", "RestoreV2", "Save", "SaveSlices", "Restore", "RestoreSlice",
     "MergeV2Checkpoints", "ShardedFilename", "StringJoin", "IsVariableInitialized", "VarIsInitializedOp",
     "ReadVariableOp", "ScalarSummary", "HistogramSummary", "ImageSummary", "AudioSummary", "TensorSummary",
-    "TensorSummaryV2", "MergeSummary"}
+    "TensorSummaryV2", "MergeSummary", "Shape", "ShapeN", "Size", "Rank"}
 _SUMMARY_OPS = {"ScalarSummary", "HistogramSummary", "ImageSummary", "AudioSummary", "TensorSummary",
                 "TensorSummaryV2", "MergeSummary"}
 
@@ -179,16 +179,22 @@ def consumers(graph_def):
     return out
 
 
-def placeholders(graph_def):
-    return [(n.name + ":0", _attr_dtype(n), fmt_shape(_attr_shape(n))) for n in graph_def.node
-            if n.op in PLACEHOLDER_OPS]
+def _saver_scope(meta):
+    return meta.saver_def.restore_op_name.rpartition("/")[0] if meta.saver_def.restore_op_name else "save"
+
+
+def placeholders(meta):
+    """[(tensor, dtype, shape)] of the placeholders a caller feeds (not the Saver's filename input)."""
+    scope = _saver_scope(meta) + "/"
+    return [(n.name + ":0", _attr_dtype(n), fmt_shape(_attr_shape(n))) for n in meta.graph_def.node
+            if n.op in PLACEHOLDER_OPS and not n.name.startswith(scope)]
 
 
 def likely_outputs(meta):
     """Nodes whose results nothing but training, saving or summaries uses: what a model computes."""
     graph_def = meta.graph_def
     users = consumers(graph_def)
-    saver_scope = meta.saver_def.restore_op_name.rpartition("/")[0] if meta.saver_def.restore_op_name else "save"
+    saver_scope = _saver_scope(meta)
 
     def bookkeeping(name, op):  # consumers that do not make a value part of the model
         return name.startswith(("gradients/", saver_scope + "/")) or op in _SUMMARY_OPS
@@ -197,8 +203,11 @@ def likely_outputs(meta):
     for node in graph_def.node:
         if node.op in _NOT_OUTPUTS or node.name.startswith(("gradients/", saver_scope + "/")):
             continue
-        if "/" in node.name and node.op.startswith(("Apply", "ResourceApply")):
+        if node.op.startswith(("Apply", "ResourceApply")):
             continue  # optimizer updates
+        if node.op in ("Identity", "ReadVariableOp") and ops.get(_source(node.input[0]) if node.input else "") \
+                in VARIABLE_OPS:
+            continue  # a variable's read snapshot ('w/read'), not a computed value
         real_users = [u for u in users.get(node.name, ()) if not bookkeeping(u, ops.get(u))]
         if not real_users:
             out.append((node.name + ":0", node.op))
@@ -289,6 +298,15 @@ def _collection_summary(name, c):
     if kind is None:
         return name, "empty", ""
     values = list(getattr(c, kind).value)
+    noun = {"node_list": "node" if len(values) == 1 else "nodes", "bytes_list": "serialized", "int64_list": "ints", "float_list": "floats",
+            "any_list": "Any protos"}[kind]
+    if kind == "bytes_list" and values:
+        from deferflow.formats import protos
+        try:
+            if protos.VariableDef.FromString(values[0]).variable_name:
+                noun = "VariableDef"
+        except Exception:
+            pass
     if kind == "node_list":
         preview = ", ".join(values[:4]) + (" ..." if len(values) > 4 else "")
     elif kind in ("int64_list", "float_list"):
@@ -297,7 +315,7 @@ def _collection_summary(name, c):
         preview = ", ".join(sorted({v.type_url.rsplit("/", 1)[-1] for v in values}))
     else:
         preview = ""
-    return name, f"{len(values)} {kind.replace('_list', '')}", preview
+    return name, f"{len(values)} {noun}", preview
 
 
 def _tensor_info(info):
@@ -317,14 +335,15 @@ def describe(kind, tags, meta, show_nodes=False):
                  + (f", {len(g.library.function)} library functions" if len(g.library.function) else ""))
 
     lines.append("")
-    inputs = placeholders(g)
+    inputs = placeholders(meta)
     lines.append(f"inputs ({len(inputs)} placeholders):")
     lines += ["  " + r for r in table(inputs, ["tensor", "dtype", "shape"]).splitlines()[1:]] if inputs \
         else ["  none"]
 
     lines.append("")
     outputs = likely_outputs(meta)
-    train_ops = list(meta.collection_def["train_op"].node_list.value) if "train_op" in meta.collection_def else []
+    train_ops = list(dict.fromkeys(meta.collection_def["train_op"].node_list.value)) \
+        if "train_op" in meta.collection_def else []
     lines.append(f"likely outputs ({len(outputs)}: computed values that nothing else in the model uses):")
     lines += ["  " + r for r in table(outputs, ["tensor", "op"]).splitlines()[1:]] if outputs else ["  none"]
     if train_ops:
@@ -334,7 +353,9 @@ def describe(kind, tags, meta, show_nodes=False):
     var_rows = variables(meta)
     n_train = sum(1 for r in var_rows if r[3])
     n_values = sum(_numel(r[2]) for r in var_rows)
-    lines.append(f"variables ({len(var_rows)}, {n_train} trainable, {n_values:,} values):")
+    known = any(r[3] is not None for r in var_rows)
+    lines.append(f"variables ({len(var_rows)}, {n_train if known else 'unknown how many'} trainable, "
+                 f"{n_values:,} values):")
     if var_rows:
         rows = [(key, dtype, fmt_shape(shape), {True: "yes", False: "no", None: "?"}[tr])
                 for key, dtype, shape, tr, _ in var_rows]
