@@ -4,6 +4,7 @@ Attr values <-> ``AttrValue``, arrays <-> ``TensorProto``, shapes <-> ``TensorSh
 ``Operation`` -> ``NodeDef``, ``Graph`` <-> ``GraphDef`` (``import_graph_def``), ``Variable`` -> ``VariableDef``.
 Import is all-or-nothing: every node is built and checked off-graph, then committed in one step.
 """
+import gc
 import heapq
 
 import ml_dtypes
@@ -55,8 +56,8 @@ _VAL_FIELD = {1: "float_val", 2: "double_val", 3: "int_val", 4: "int_val", 5: "i
               12: "int_val", 13: "int_val", 14: "half_val", 15: "int_val", 16: "int_val", 17: "int_val",
               18: "dcomplex_val", 19: "half_val", 20: "resource_handle_val", 21: "variant_val",
               22: "uint32_val", 23: "uint64_val"}
-_NO_CONTENT = frozenset([7, 10, 20, 21])  # written as typed values, never tensor_content
-_MAX_SPLAT_MATERIALIZE = 1 << 24  # larger splats stay zero-copy broadcast views
+_NO_CONTENT = frozenset([7, 8, 10, 17, 18, 20, 21])  # TF writes these as typed values, never tensor_content
+_SPLAT_CHECK_MIN = 1024  # from this size, uniform arrays are written in TF's one-value form
 
 
 def _np_dtype(enum):
@@ -120,9 +121,8 @@ def tensor_from_proto(tp):
         raise ValueError(f"TensorProto holds {count} values but shape {list(shape)} has {n} elements")
     # Fewer values than elements: the last value repeats (TF's compact splat form); none means zeros.
     fill = arr[-1] if count else (b"" if enum == 7 else np.zeros((), npd))
-    if n > _MAX_SPLAT_MATERIALIZE and count <= 1:
-        out = np.broadcast_to(np.asarray(fill, dtype=npd), shape)
-        return out
+    if count <= 1:  # a zero-copy view; export recognises it and writes the compact form again
+        return np.broadcast_to(np.asarray(fill, dtype=npd), shape)
     out = np.empty(n, dtype=npd)
     out[:count] = arr
     out[count:] = fill
@@ -135,8 +135,13 @@ def _readonly(arr):
 
 
 def _is_splat(arr):
-    """All elements bitwise equal (so TF's one-value form is exact, -0.0 and NaN payloads included)."""
-    if arr.dtype.kind == "O" or arr.size < 2 or arr.dtype.itemsize not in (1, 2, 4, 8):
+    """A broadcast view (as imported from a one-value TensorProto), or a large array whose elements are all
+    bitwise equal (-0.0 and NaN payloads kept): both are written in TF's compact one-value form."""
+    if arr.size < 2:
+        return False
+    if not any(arr.strides):
+        return True
+    if arr.size < _SPLAT_CHECK_MIN or arr.dtype.kind == "O" or arr.dtype.itemsize not in (1, 2, 4, 8):
         return False
     flat = np.ascontiguousarray(arr).reshape(-1).view(f"u{arr.dtype.itemsize}")
     return bool(flat[0] == flat[-1] and (flat == flat[0]).all())
@@ -155,6 +160,7 @@ def tensor_to_proto(value, dtype=None, target=None):
         dt = dtypes.from_numpy(arr.dtype)
     enum = dt.as_datatype_enum
     tp.dtype = enum
+    tp.tensor_shape.SetInParent()  # TF always writes the shape, even a scalar's
     for d in arr.shape:
         tp.tensor_shape.dim.add().size = d
     if enum in (20, 21):
@@ -163,8 +169,9 @@ def tensor_to_proto(value, dtype=None, target=None):
             field.add().CopyFrom(v)
         return tp
     if enum == 7:
+        flat = arr.reshape(-1)[:1] if _is_splat(arr) else arr.reshape(-1)
         tp.string_val.extend(v if isinstance(v, bytes) else str(v).encode("utf-8", "surrogateescape")
-                             for v in arr.reshape(-1).tolist())
+                             for v in flat.tolist())
         return tp
     npd = _np_dtype(enum)
     if arr.dtype != npd:
@@ -740,7 +747,13 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
                     if t.graph is not g:
                         raise ValueError(f"input_map value for {k!r} is not in the default graph: {t}")
                     mapped[(src, idx)] = t
-            return _import(g, graph_def, mapped, return_elements, prefix, clear_devices)
+            gc_enabled = gc.isenabled()
+            gc.disable()  # bulk creation of acyclic-ish objects: collector passes would only cost time
+            try:
+                return _import(g, graph_def, mapped, return_elements, prefix, clear_devices)
+            finally:
+                if gc_enabled:
+                    gc.enable()
 
 
 def _import(g, graph_def, mapped, return_elements, prefix, clear_devices):
