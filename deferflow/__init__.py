@@ -45,6 +45,14 @@ from deferflow import linalg, math, raw_ops  # noqa: A004 - tf.math
 from deferflow.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
 from deferflow.ops.state_ops import assign, assign_add, assign_sub
 from deferflow.ops.control_flow_ops import group, no_op, tuple, with_dependencies  # noqa: A004
+from deferflow.ops.control_flow_ops import case, cond, while_loop
+from deferflow.ops.functional_ops import foldl, foldr, map_fn, scan
+from deferflow.ops.tensor_array_ops import TensorArray
+from deferflow.ops.logging_ops import Assert_ as Assert, Print_ as Print, print_ as print  # noqa: A004
+from deferflow.ops.logging_ops import (assert_equal, assert_greater, assert_greater_equal, assert_less,
+                                       assert_less_equal, assert_negative, assert_non_negative, assert_non_positive,
+                                       assert_none_equal, assert_positive, assert_rank, assert_rank_at_least,
+                                       assert_scalar, assert_type)
 from deferflow.ops.variables import (Variable, all_variables, assert_variables_initialized, global_variables,
                                      global_variables_initializer, initialize_all_variables,
                                      initialize_local_variables, is_variable_initialized, local_variables,

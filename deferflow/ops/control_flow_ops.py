@@ -762,7 +762,7 @@ def _assert_at_most_n_true(predicates, n, msg):
     num_true = math_ops.reduce_sum(math_ops.cast(preds_c, dtypes.int32), name="num_true_conds")
     condition = math_ops.less_equal(num_true, array_ops.constant(n, name="n_true_conds"))
     names = ", ".join(getattr(p, "name", "?") for p in predicates)
-    return logging_ops.Assert(condition, [f"{msg}: more than {n} conditions ({names}) evaluated as True:", preds_c],
+    return logging_ops.Assert_(condition, [f"{msg}: more than {n} conditions ({names}) evaluated as True:", preds_c],
                               summarize=len(predicates))
 
 
@@ -777,7 +777,7 @@ def _case_create_default_action(predicates, actions):
                       "predicates are True: ")
         default_msg = ("Input error: None of conditions evaluated as True:",
                        array_ops.stack(list(predicates), name="preds_c"))
-        deps = [logging_ops.Assert(predicate, data=list(default_msg))]
+        deps = [logging_ops.Assert_(predicate, data=list(default_msg))]
         if others_p:
             deps.insert(0, _assert_at_most_n_true(others_p, 0, others_msg))
         with ops.control_dependencies(deps):
