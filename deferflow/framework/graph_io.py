@@ -393,6 +393,8 @@ def _fill_node_def(nd, op, add_shapes=False, strip_default_attrs=False):
     specs = od.attrs if od is not None else {}
     attr_map = nd.attr
     for k, v in op._attrs.items():
+        if add_shapes and k == "_output_shapes":
+            continue  # recomputed below from the tensors' shapes
         spec = specs.get(k)
         if strip_default_attrs and spec is not None and spec.has_default and _attr_equal(v, spec.default):
             continue
@@ -521,6 +523,12 @@ def expected_input_dtypes(op_def, attrs):
         n = attrs[arg.number_attr] if arg.number_attr else 1
         out.extend([(t, arg.is_ref)] * n)
     return out
+
+
+def _tf_type_name(dtype, ref=False):
+    """TF's DataTypeString: float, double, half, int32, float_ref ..."""
+    name = _enum_name(dtype.as_datatype_enum)[3:].lower()
+    return name + "_ref" if ref and not name.endswith("_ref") else name
 
 
 def _op_signature(op_def):
@@ -732,6 +740,16 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
                 raise TypeError(f"return_elements must be a list of strings, got {r!r}")
     if producer_op_list is not None:
         register_op_list(_coerce(producer_op_list, protos.OpList))
+    names_before = dict(g._names_in_use)  # a failed import must not even take its scope name
+    try:
+        return _import_in_scope(g, graph_def, input_map, return_elements, name, clear_devices)
+    except BaseException:
+        g._names_in_use.clear()
+        g._names_in_use.update(names_before)
+        raise
+
+
+def _import_in_scope(g, graph_def, input_map, return_elements, name, clear_devices):
     with g.as_default():
         values = [v for v in input_map.values()]
         with ops.name_scope(name, "import", values) as scope:
@@ -828,17 +846,16 @@ def _import(g, graph_def, mapped, return_elements, prefix, clear_devices):
             except (KeyError, TypeError) as e:
                 raise _err(n.name, f"cannot type outputs of {n.type} from its attrs ({e})") from None
             if len(expected) != len(inputs):
-                raise ValueError(f"NodeDef expected inputs '{', '.join(t.name for t, _ in expected)}' do not "
+                raise ValueError(f"NodeDef expected inputs '{', '.join(_tf_type_name(t, r) for t, r in expected)}' do not "
                                  f"match {len(inputs)} inputs specified; {_op_signature(od)}; NodeDef: "
                                  f"{{{{node {n.new_name}}}}}")
             for i, (t, (want, is_ref)) in enumerate(zip(inputs, expected)):
                 if t is None:
                     continue
                 have = t._dtype
-                want = dtypes.as_dtype(want)
                 if have.base_dtype is not want.base_dtype or (is_ref and not have.is_ref_dtype):
-                    raise ValueError(f"Input {i} of node {n.new_name} was passed {have.name} from {t.name} "
-                                     f"incompatible with expected {(want._as_ref if is_ref else want).name}.")
+                    raise ValueError(f"Input {i} of node {n.new_name} was passed {_tf_type_name(have)} from "
+                                     f"{t.name} incompatible with expected {_tf_type_name(want, is_ref)}.")
         attrs = n.attrs
         cls = attrs.get("_class")
         if cls and isinstance(cls, list):
@@ -949,7 +966,7 @@ def write_graph(graph_or_graph_def, logdir, name, as_text=True):
         os.makedirs(logdir, exist_ok=True)
     path = f"{logdir.rstrip('/')}/{name}" if logdir else str(name)
     if as_text:
-        data = text_format.MessageToString(msg, float_format="").encode("utf-8")
+        data = text_format.MessageToString(msg).encode("utf-8")
     else:
         data = msg.SerializeToString(deterministic=True)
     fileio.atomic_write(path, data)
