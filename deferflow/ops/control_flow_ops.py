@@ -1091,9 +1091,6 @@ class WhileContext(ControlFlowContext):
         self._pivot_for_pred = merge_vars[0]
         packed = nest.pack_sequence_as(structure, [_flow_to_ta(o, m) for o, m in zip(flat_orig, merge_vars)])
         c = ops.convert_to_tensor(pred(*packed))
-        if c.dtype.base_dtype != dtypes.bool:
-            raise TypeError(f"The loop condition must return a boolean tensor, got {c.dtype.base_dtype.name} "
-                            f"({c.name})")
         self._pivot = loop_cond(c, name="LoopCond")
         switch_vars = [_SwitchRefOrTensor(x, self._pivot) for x in merge_vars]
 
