@@ -186,18 +186,27 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
 
 
 def _unique_var_scope_name(store, prefix, default_name):
+    """TF's rule: ``name`` if no open scope used it, else the first ``name_<i>`` not in use."""
     name = f"{prefix}/{default_name}" if prefix else default_name
-    count = store.variable_scopes_count.get(name, 0)
-    if count:
-        unique = f"{name}_{count}"
-    else:
-        unique = name
-    store.variable_scopes_count[name] = count + 1
+    unique = name
+    if store.variable_scopes_count.get(name, 0):
+        i = 1
+        while store.variable_scopes_count.get(f"{name}_{i}", 0):
+            i += 1
+        unique = f"{name}_{i}"
     return unique[len(prefix) + 1:] if prefix else unique  # default names may hold "/" (slots: "w/Adam")
 
 
 def _bump_counts(store, name):
     store.variable_scopes_count[name] = store.variable_scopes_count.get(name, 0) + 1
+
+
+def _close_subscopes(store, name):
+    """On leaving a scope its sub-scope counts reset, so re-entering it names sub-scopes afresh (as TF)."""
+    prefix = name + "/"
+    for k in store.variable_scopes_count:
+        if k.startswith(prefix):
+            store.variable_scopes_count[k] = 0
 
 
 @contextlib.contextmanager
@@ -223,8 +232,8 @@ def variable_scope(name_or_scope, default_name=None, values=None, initializer=No
         full_name = f"{old.name}/{rel}" if old.name else rel
         base = old
         ns = None
-    if name_or_scope is not None and not isinstance(name_or_scope, VariableScope):
-        _bump_counts(store, full_name)
+    _bump_counts(store, full_name)
+    saved_counts = dict(store.variable_scopes_count) if isinstance(name_or_scope, VariableScope) else None
     new_reuse = True if (reuse is True or (old.reuse is True and reuse is None)) else \
         (AUTO_REUSE if reuse == AUTO_REUSE or (old.reuse == AUTO_REUSE and reuse is None) else
          (base.reuse if isinstance(name_or_scope, VariableScope) and reuse is None else False))
@@ -242,8 +251,8 @@ def variable_scope(name_or_scope, default_name=None, values=None, initializer=No
         if ns is not None:
             name_ctx = g.name_scope(ns if ns else None)
         else:
-            name_ctx = g.name_scope(full_name[len(old.name) + 1:] if old.name and full_name.startswith(
-                old.name + "/") else full_name)
+            # TF names the ops' scope after default_name itself (uniquified by the graph), else the given name
+            name_ctx = g.name_scope(default_name if name_or_scope is None else name_or_scope)
     else:
         name_ctx = contextlib.nullcontext(g.get_name_scope() + "/" if g.get_name_scope() else "")
     with name_ctx as scope_name:
@@ -253,6 +262,10 @@ def variable_scope(name_or_scope, default_name=None, values=None, initializer=No
             yield new
         finally:
             _set_variable_scope(old)
+            if saved_counts is not None:
+                store.variable_scopes_count = saved_counts
+            else:
+                _close_subscopes(store, full_name)
 
 
 def variable_op_scope(values, name_or_scope, default_name=None, **kw):
