@@ -187,11 +187,11 @@ def Print_(input_, data, message=None, first_n=None, summarize=None, name=None):
                         first_n=-1 if first_n is None else first_n, summarize=3 if summarize is None else summarize)
 
 
-def print_(*inputs, output_stream=sys.stderr, sep=" ", end="\n", name=None, summarize=3):
+def print_(*inputs, output_stream=None, sep=" ", end="\n", name=None, summarize=3):
     """``tf.print``: a ``PrintV2`` op printing Python values and tensors when run (returns the op)."""
     if output_stream is sys.stdout or output_stream == "stdout":
         stream = "stdout"
-    elif output_stream is sys.stderr or output_stream == "stderr":
+    elif output_stream is None or output_stream is sys.stderr or output_stream == "stderr":
         stream = "stderr"
     elif isinstance(output_stream, str):
         stream = output_stream

@@ -38,16 +38,16 @@ class _TensorArrayValue:
 
     def _index(self, i, what):
         i = int(i)
-        if i < 0:
-            raise self._err(f"Tried to {what} element index {i} which is negative.")
-        if i >= self.size:
-            if what == "write" and self.dynamic:
+        if what == "write":
+            if i >= self.size and self.dynamic:
                 grow = i + 1 - self.size
                 self.items += [None] * grow
                 self.cleared += [False] * grow
                 self.size = i + 1
-            else:
-                raise self._err(f"Tried to {what} element index {i} but array size is: {self.size}")
+            elif not 0 <= i < self.size:
+                raise self._err(f"Tried to write to index {i} but array is not resizeable and size is: {self.size}")
+        elif not 0 <= i < self.size:
+            raise self._err(f"Tried to read from index {i} but array size is: {self.size}")
         return i
 
     def write(self, i, value):
@@ -85,7 +85,7 @@ class _TensorArrayValue:
         return None
 
     def read(self, i):
-        i = self._index(i, "read from")
+        i = self._index(i, "read")
         v = self.items[i]
         if v is None:
             if self.cleared[i]:
