@@ -1,5 +1,4 @@
 """The ``tf.nn`` namespace."""
-from deferflow.ops import math_ops as _math_ops
 from deferflow.ops.nn_impl import (batch_normalization, dropout, embedding_lookup, l2_normalize, moments,
                                    relu_layer, sigmoid_cross_entropy_with_logits, weighted_cross_entropy_with_logits,
                                    xw_plus_b, zero_fraction)
@@ -9,8 +8,4 @@ from deferflow.ops.nn_ops import (avg_pool, avg_pool2d, bias_add, conv2d, conv2d
                                   log_softmax, lrn, max_pool, max_pool2d, relu, relu6, selu, softmax,
                                   softmax_cross_entropy_with_logits, softmax_cross_entropy_with_logits_v2, softplus,
                                   sparse_softmax_cross_entropy_with_logits)
-
-# elementwise math TF also exposes under tf.nn (defined with the math ops)
-sigmoid = getattr(_math_ops, "sigmoid", None)
-tanh = getattr(_math_ops, "tanh", None)
-top_k = getattr(_math_ops, "top_k", None)
+from deferflow.ops.math_ops import sigmoid, tanh, top_k  # TF exposes these under tf.nn as well

@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from deferflow.framework import dtypes, ops
-from deferflow.framework.ops import apply_op, convert_to_tensor, Tensor
+from deferflow.framework.ops import apply_op, convert_to_tensor
 from deferflow.ops import array_ops, math_ops, random_ops
 
 
@@ -211,7 +211,3 @@ def zero_fraction(value, name=None):
         value = convert_to_tensor(value, name="value")
         zero = array_ops.constant(0, dtype=value.dtype.base_dtype, name="zero")
         return math_ops.reduce_mean(array_ops.cast(math_ops.equal(value, zero), dtypes.float32))
-
-
-def _is_tensor(x):
-    return isinstance(x, Tensor)

@@ -507,9 +507,7 @@ def _check_conv_attrs(op):
     if len(strides) != 4:
         raise ValueError(f"Conv2D requires the stride attribute to contain 4 values, but got: {len(strides)} "
                          f"for '{op.name}'")
-    n_stride = strides[0] if fmt == "NHWC" else strides[0]
-    c_stride = strides[3] if fmt == "NHWC" else strides[1]
-    if n_stride != 1 or c_stride != 1:
+    if strides[0] != 1 or strides[3 if fmt == "NHWC" else 1] != 1:
         raise ValueError("Current implementation does not yet support strides in the batch and depth dimensions.")
     if op._attrs["padding"] == "EXPLICIT" and len(op._attrs["explicit_paddings"]) != 8:
         raise ValueError(f"explicit_paddings attribute must contain 8 values, but got: "
