@@ -56,6 +56,8 @@ ScalarSummary.no_gradient()
 
 @ScalarSummary.kernel
 def _scalar_summary(tags, values):
+    if np.ndim(tags) == 0 and np.ndim(values) == 0:  # the usual case, kept cheap for training loops
+        return _out(protos.Summary(value=[protos.Summary.Value(tag=_text(tags), simple_value=np.float32(values))]))
     tags, values = np.asarray(tags, dtype=object), np.asarray(values)
     if tags.shape != values.shape:
         raise _bad(f"tags and values are not the same shape: {_shape_str(tags.shape)} != "

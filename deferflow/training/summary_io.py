@@ -20,6 +20,7 @@ from deferflow.training.tf_record import tf_record_iterator
 _OPEN_WRITERS = set()  # event writers not yet closed; flushed and closed at interpreter exit
 _CLAIMED = set()  # event file paths created by this process
 _CLAIM_LOCK = threading.Lock()
+_BATCH_BYTES = 32 * 1024  # queued event bytes that wake the writer thread
 
 
 def _os_error(e, path):
@@ -68,13 +69,16 @@ def _create_event_file(logdir, suffix):
 class EventFileWriter:
     """Writes serialized ``Event`` protos to one event file from a background thread.
 
-    ``add_event`` blocks only while ``max_queue`` events are already waiting; the file is flushed
-    (and fsynced) every ``flush_secs``, on ``flush()`` and on ``close()``.
+    ``add_event`` frames the event and queues it; the thread writes queued events in batches (the
+    first event at once, then whenever 32 KiB are queued, every ``flush_secs``, on ``flush()`` and on
+    ``close()``) and fsyncs the file. Batching by size, not by ``max_queue`` events, matters: each
+    wake of the thread costs a training loop more than the write itself. ``add_event`` blocks only
+    while the thread is 100 x ``max_queue`` events behind.
     """
 
     def __init__(self, logdir, max_queue=10, flush_secs=120, filename_suffix=None):
         self._logdir = os.fspath(logdir)
-        self._max_queue = max(1, int(max_queue))
+        self._max_pending = 100 * max(1, int(max_queue))
         self._flush_secs = float(flush_secs)
         self._suffix = filename_suffix or ""
         _make_dirs(self._logdir)
@@ -84,10 +88,10 @@ class EventFileWriter:
     def _open(self):
         self._path = _create_event_file(self._logdir, self._suffix)
         try:
-            self._records = tfrecord.TFRecordWriter(self._path, "ab")
-            self._records.write(protos.Event(wall_time=time.time(), file_version="brain.Event:2")
-                                .SerializeToString())
-            self._records.flush()  # the file and its version record exist before we return
+            self._file = open(self._path, "ab")
+            self._file.write(tfrecord.encode_record(
+                protos.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()))
+            self._sync()  # the file and its version record exist before we return
         except OSError as e:
             raise _os_error(e, self._path) from None
         self._cond = threading.Condition()
@@ -95,7 +99,9 @@ class EventFileWriter:
         self._flush_requested = self._flush_done = 0
         self._closing = False
         self._error = None
-        self._started = False
+        self._wake_bytes = 1  # pending bytes that wake the writer thread: the first event goes out at once
+        self._pending_bytes = 0
+        self._signalled = False  # the thread was woken and has not yet taken the batch
         self._thread = threading.Thread(target=self._run, name="EventLoggerThread", daemon=True)
         self._thread.start()
         self._closed = False
@@ -103,34 +109,37 @@ class EventFileWriter:
 
     # --- the writer thread ----------------------------------------------------------------
     def _run(self):
-        dirty, deadline = False, time.monotonic() + self._flush_secs
+        dirty, deadline = False, 0.0  # the first events are flushed at once, as in TF
         while True:
             with self._cond:
-                while not (self._pending or self._closing or self._flush_requested > self._flush_done):
-                    timeout = deadline - time.monotonic() if dirty else None
+                while not (self._closing or self._flush_requested > self._flush_done
+                           or self._pending_bytes >= self._wake_bytes):
+                    timeout = deadline - time.monotonic() if dirty or self._pending else None
                     if timeout is not None and timeout <= 0:
                         break
                     self._cond.wait(timeout)
-                batch = list(self._pending)
-                self._pending.clear()
+                self._wake_bytes = _BATCH_BYTES
+                self._signalled = False
+                batch = [self._pending.popleft() for _ in range(len(self._pending))]
+                self._pending_bytes = 0  # approximate: producers add to it without the lock
                 requested, closing = self._flush_requested, self._closing
                 self._cond.notify_all()  # producers waiting for room
             try:
-                for data in batch:
-                    self._records.write(data)
-                dirty = dirty or bool(batch)
+                if batch:
+                    self._file.write(b"".join(batch))
+                    dirty = True
                 if dirty and (closing or requested > self._flush_done or time.monotonic() >= deadline):
-                    self._records.flush()
+                    self._sync()
                     dirty, deadline = False, time.monotonic() + self._flush_secs
                 if closing:
-                    self._records.close()
+                    self._file.close()
             except Exception as e:  # noqa: BLE001 - handed to the caller of the next add/flush/close
                 with self._cond:
                     self._error = e
                     self._flush_done = requested
                     self._cond.notify_all()
                 try:
-                    self._records.close()
+                    self._file.close()
                 except Exception:  # noqa: BLE001 - the first error is the one to report
                     pass
                 return
@@ -139,6 +148,11 @@ class EventFileWriter:
                 self._cond.notify_all()
             if closing:
                 return
+
+    def _sync(self):
+        """Flush to the OS and fsync, so readers (TensorBoard) see whole records."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
 
     def _raise_error(self):
         e = self._error
@@ -155,16 +169,18 @@ class EventFileWriter:
     def add_serialized_event(self, data):
         if self._closed:
             return
+        record = tfrecord.encode_record(data)  # framed here: the thread's GIL handoffs would cost more
+        pending = self._pending
+        pending.append(record)  # no lock: deque appends and poplefts are atomic
+        self._pending_bytes += len(record)
+        if self._pending_bytes < self._wake_bytes or self._signalled and len(pending) < self._max_pending:
+            return  # the common case: waking the thread costs a training loop more than the write
         with self._cond:
+            self._signalled = True
+            self._cond.notify_all()
+            while len(pending) >= self._max_pending and self._error is None and self._thread.is_alive():
+                self._cond.wait()  # the thread is behind: wait for it
             self._raise_error()
-            while len(self._pending) >= self._max_queue and self._error is None and self._thread.is_alive():
-                self._cond.wait()
-            self._raise_error()
-            self._pending.append(data)
-            # wake the thread for batches, not for every event (the first goes out at once, as in TF)
-            if not self._started or len(self._pending) * 2 >= self._max_queue:
-                self._started = True
-                self._cond.notify_all()
 
     def add_event(self, event):
         self.add_serialized_event(event.SerializeToString())
@@ -253,16 +269,18 @@ class FileWriter:
 
     def add_summary(self, summary, global_step=None):
         """Adds a ``Summary`` (a proto, or the serialized bytes a summary op returns) at ``global_step``."""
-        summary = _as_message(summary, protos.Summary)
-        for value in summary.value:
+        event = protos.Event()
+        if isinstance(summary, bytes):
+            event.summary.MergeFromString(summary)
+        else:
+            event.summary.CopyFrom(_as_message(summary, protos.Summary))
+        for value in event.summary.value:
             if not value.HasField("metadata"):
                 continue
             if value.tag in self._seen_summary_tags:
                 value.ClearField("metadata")  # as TF: only a tag's first value keeps its metadata
             else:
                 self._seen_summary_tags.add(value.tag)
-        event = protos.Event()
-        event.summary.CopyFrom(summary)
         self._add_event(event, global_step)
 
     def add_session_log(self, session_log, global_step=None):
@@ -323,7 +341,7 @@ def _is_message(obj, name):
 def _as_message(obj, cls):
     """Our proto class from bytes, from our message, or from another library's (e.g. TF's) message."""
     if isinstance(obj, cls):
-        return cls.FromString(obj.SerializeToString()) if cls is protos.Summary else obj
+        return obj
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return cls.FromString(bytes(obj))
     if hasattr(obj, "item") and getattr(obj, "dtype", None) == object:  # a fetched 0-d string array

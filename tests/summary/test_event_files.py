@@ -190,6 +190,20 @@ def test_periodic_flush(tmp_path):
     w.close()
 
 
+def test_thread_writes_batches_before_any_flush(tmp_path):
+    w = tf.summary.FileWriter(str(tmp_path), flush_secs=1000)
+    path = _event_files(tmp_path)[0]
+    start = os.path.getsize(path)
+    for step in range(2000):  # about 80 KiB of events: the writer thread wakes by size
+        w.add_summary(_scalar("loss", float(step)), step)
+    deadline = time.time() + 10
+    while os.path.getsize(path) - start < 32 * 1024 and time.time() < deadline:
+        time.sleep(0.05)
+    assert os.path.getsize(path) - start >= 32 * 1024
+    w.close()
+    assert len(_events(path)) == 2001
+
+
 def test_many_events_small_queue_keep_order(tmp_path):
     with tf.summary.FileWriter(str(tmp_path), max_queue=2) as w:
         for step in range(2000):
@@ -262,9 +276,13 @@ def test_unwritable_logdir_fails_at_construction(tmp_path):
 def test_write_failure_surfaces_on_the_next_call(tmp_path, monkeypatch):
     w = tf.summary.FileWriter(str(tmp_path))
 
-    def broken(data):
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(w.event_writer._records, "write", broken)
+    class Full:
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+        def close(self):
+            pass
+    monkeypatch.setattr(w.event_writer, "_file", Full())
     w.add_summary(_scalar("a", 1.0), 1)
     with pytest.raises(tf.errors.OpError, match="No space left"):
         w.flush()
