@@ -128,9 +128,11 @@ def build_vgg(tf, learning_rate=3e-3):
 
 def _summaries(tf, model):
     """Training summaries (loss, accuracy, weight histograms, a few inputs) and the held-out pair."""
-    loss_s = tf.summary.scalar("loss", model["loss"])
-    acc_s = tf.summary.scalar("accuracy", model["accuracy"])
-    hists = [tf.summary.histogram(v.op.name, v) for v in tf.trainable_variables() if v.op.name.endswith("weights")]
+    # summary names must not clash with the ops 'loss'/'accuracy', or TF makes the tags 'loss_1'...
+    loss_s = tf.summary.scalar("metrics/loss", model["loss"])
+    acc_s = tf.summary.scalar("metrics/accuracy", model["accuracy"])
+    hists = [tf.summary.histogram("weights/" + v.op.name.replace("/weights", ""), v)
+             for v in tf.trainable_variables() if v.op.name.endswith("weights")]
     images = tf.summary.image("inputs", model["x"], max_outputs=4)
     return tf.summary.merge([loss_s, acc_s] + hists + [images]), tf.summary.merge([loss_s, acc_s])
 
@@ -187,7 +189,8 @@ def run_demo(out, steps=400, seed=0, batch_size=64, progress=True, tf=None, say=
         model = build_vgg(tf)
         train_summary, eval_summary = _summaries(tf, model)
         n_params = sum(int(np.prod(v.get_shape().as_list())) for v in tf.trainable_variables())
-        saver = tf.train.Saver(max_to_keep=4, keep_checkpoint_every_n_hours=2)
+        # relative paths in the checkpoint file keep the output folder movable
+        saver = tf.train.Saver(max_to_keep=4, keep_checkpoint_every_n_hours=2, save_relative_paths=True)
         say(f"\n[1/3] train: conv1 (2 x conv3x3, 16) > pool > conv2 (2 x conv3x3, 32) > pool > fc6 (128) > "
             f"fc7 (128) > fc8 (10) > softmax")
         say(f"  {n_params:,} weights in {len(tf.trainable_variables())} tf.Variables; AdamOptimizer, "
@@ -275,8 +278,8 @@ def run_demo(out, steps=400, seed=0, batch_size=64, progress=True, tf=None, say=
             acc2 = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(pred, 1), big), tf.float32), name="accuracy")
             # no var_list: every trainable variable is offered, and stop_gradient leaves only the new head
             finetune_op = tf.train.AdamOptimizer(1e-2, name="FinetuneAdam").minimize(loss2)
-            ft_summary = tf.summary.merge([tf.summary.scalar("finetune/loss", loss2),
-                                           tf.summary.scalar("finetune/accuracy", acc2)])
+            ft_summary = tf.summary.merge([tf.summary.scalar("metrics/loss", loss2),
+                                           tf.summary.scalar("metrics/accuracy", acc2)])
         new_vars = [v for v in tf.global_variables() if v.op.name not in before]
         sess.run(tf.variables_initializer(new_vars))
         trained = sorted({v.op.name for v in tf.trainable_variables()} - set(before))
