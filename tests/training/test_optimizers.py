@@ -255,3 +255,23 @@ def test_decayed_learning_rate_drives_training(tf_real):
                 s.run(tf.global_variables_initializer())
                 return [s.run([train, loss])[1] for _ in range(6)]
     np.testing.assert_allclose(run(deferflow), run(tf_real), rtol=2e-5)
+
+
+def test_partitioned_variable_slots_match_tensorflow(tf_real):
+    """Slots of a partitioned variable: one per part ('w/part_0/Adam'), saved as slices of 'w/Adam'."""
+    def run(tf):
+        with tf.Graph().as_default() as g:
+            w = tf.get_variable("w", shape=[6, 2], initializer=tf.constant_initializer(0.5),
+                                partitioner=tf.fixed_size_partitioner(3))
+            loss = tf.reduce_sum(tf.square(tf.matmul(tf.ones([1, 6]), tf.concat(list(w), 0)) - 1.0))
+            tf.train.AdamOptimizer(0.1).minimize(loss)
+            info = [(v.op.name, v._get_save_slice_info().full_name if v._get_save_slice_info() else None)
+                    for v in tf.global_variables()]
+            with tf.Session() as s:
+                s.run(tf.global_variables_initializer())
+                for _ in range(2):
+                    s.run(g.get_collection(tf.GraphKeys.TRAIN_OP)[0])
+                return info, s.run(list(w))
+    ours, theirs = run(deferflow), run(tf_real)
+    assert ours[0] == theirs[0]
+    np.testing.assert_allclose(np.concatenate(ours[1]), np.concatenate(theirs[1]), rtol=1e-6)
