@@ -127,11 +127,13 @@ def convert_variables_to_constants(sess, input_graph_def, output_node_names, var
 
 
 def remove_training_nodes(input_graph, protected_nodes=None):
-    """Drops ``CheckNumerics`` and splices out ``Identity`` nodes (not protected, not colocation targets,
-    no control edges), rewiring their consumers, as TF's ``remove_training_nodes``."""
+    """Splices out ``CheckNumerics`` and ``Identity`` nodes (not protected, not colocation targets, no
+    control edges), rewiring their consumers, as TF's ``remove_training_nodes``."""
     input_graph = _as_graph_def(input_graph)
     protected = set(protected_nodes or ())
-    remove = {n.name for n in input_graph.node if n.op == "CheckNumerics" and n.name not in protected}
+    # CheckNumerics passes its input through: consumers are rewired to it (TF drops the edge instead)
+    remove = {n.name: n.input[0] for n in input_graph.node
+              if n.op == "CheckNumerics" and n.name not in protected and n.input}
     after_removal = []
     for node in input_graph.node:
         if node.name in remove:
@@ -139,7 +141,10 @@ def remove_training_nodes(input_graph, protected_nodes=None):
         new = protos.NodeDef()
         new.CopyFrom(node)
         del new.input[:]
-        new.input.extend(i for i in node.input if i.lstrip("^") not in remove)
+        for full in node.input:
+            while full.lstrip("^") in remove:
+                full = ("^" if full.startswith("^") else "") + remove[full.lstrip("^")].lstrip("^")
+            new.input.append(full)
         after_removal.append(new)
     control_inputs, with_control_input, colocated = set(), set(), set()
     for node in after_removal:
