@@ -30,10 +30,10 @@ def build(tf, train=True):
         net = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, w, [1, 1, 1, 1], "SAME"), b))
     net = tf.nn.max_pool(net, [1, 2, 2, 1], [1, 2, 2, 1], "VALID", name="pool1")
     net = tf.reshape(net, [-1, 64])
-    with tf.variable_scope("fc7"):
+    with tf.variable_scope("fc7") as scope:
         w7 = tf.get_variable("weights", [64, 8], initializer=tf.truncated_normal_initializer(stddev=0.1))
         b7 = tf.get_variable("biases", [8], initializer=tf.zeros_initializer())
-    fc7 = tf.nn.relu(tf.matmul(net, w7) + b7, name="fc7")
+        fc7 = tf.nn.relu(tf.matmul(net, w7) + b7, name=scope.original_name_scope)  # the op is named 'fc7'
     with tf.variable_scope("fc8"):
         w8 = tf.get_variable("weights", [8, 10], initializer=tf.truncated_normal_initializer(stddev=0.1))
         b8 = tf.get_variable("biases", [10], initializer=tf.zeros_initializer())
