@@ -9,3 +9,6 @@ from deferflow.ops.nn_ops import (avg_pool, avg_pool2d, bias_add, conv2d, conv2d
                                   softmax_cross_entropy_with_logits, softmax_cross_entropy_with_logits_v2, softplus,
                                   sparse_softmax_cross_entropy_with_logits)
 from deferflow.ops.math_ops import sigmoid, tanh, top_k  # TF exposes these under tf.nn as well
+from deferflow.ops import rnn_cell  # tf.nn.rnn_cell.BasicLSTMCell, ...
+from deferflow.ops.rnn import (bidirectional_dynamic_rnn, dynamic_rnn, static_bidirectional_rnn,  # noqa: E402
+                               static_rnn)
