@@ -315,7 +315,11 @@ def run_demo(out, steps=400, seed=0, batch_size=64, progress=True, tf=None, say=
             raise DemoFailed(f"fine-tuned accuracy {ft_acc:.4f} is below {MIN_FINETUNE_ACCURACY}")
 
     results["seconds"] = time.perf_counter() - t_start
-    say(f"\ndone in {results['seconds']:.1f}s. Look inside what was written:")
+    logs = [(name, size) for name, size in _files(out) if name.startswith("logs" + os.sep)]
+    runs = sorted({name.split(os.sep)[1] for name, _ in logs})
+    say(f"\nTensorBoard summaries (loss, accuracy, weight histograms, input images, the graph): "
+        f"{os.path.join(out, 'logs')}/{{{','.join(runs)}}}, {sum(s for _, s in logs):,} bytes")
+    say(f"done in {results['seconds']:.1f}s. Look inside what was written:")
     say(f"  deferflow inspect {out}")
     say(f"  deferflow graph {meta}")
     say(f"  tensorboard --logdir {os.path.join(out, 'logs')}")
