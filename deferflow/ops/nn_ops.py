@@ -378,8 +378,12 @@ class _Workspace(threading.local):
     def __init__(self):
         self.bufs = {}
 
+    LIMIT = 1 << 26  # bytes: larger temporaries are allocated per use rather than kept for the thread's life
+
     def get(self, role, shape, dtype):
         n = int(np.prod(shape, dtype=np.int64))
+        if n * np.dtype(dtype).itemsize > self.LIMIT:
+            return np.empty(shape, dtype)
         key = (role, np.dtype(dtype))
         buf = self.bufs.get(key)
         if buf is None or buf.size < n:
