@@ -7,7 +7,6 @@ Import is all-or-nothing: every node is built and checked off-graph, then commit
 import gc
 import heapq
 
-import ml_dtypes
 import numpy as np
 
 from deferflow.formats import dtypes as fmt_dtypes
@@ -950,6 +949,14 @@ def restore_graph(g, snap):
 
 
 # --- files --------------------------------------------------------------------------------
+_PROTO_LIMIT = 1 << 31  # protobuf's hard limit on a serialized message, in TF and here
+
+
+def check_parse_size(data, filename):
+    if len(data) >= _PROTO_LIMIT:
+        raise ValueError(f"{filename} is {len(data)} bytes: protocol buffers of 2 GB or more cannot be parsed "
+                         "(TensorFlow's limit too)")
+
 def write_graph(graph_or_graph_def, logdir, name, as_text=True):
     """``tf.io.write_graph``: writes a GraphDef (or any message, e.g. a MetaGraphDef) atomically; returns the path."""
     from google.protobuf import text_format
@@ -965,6 +972,10 @@ def write_graph(graph_or_graph_def, logdir, name, as_text=True):
         import os
         os.makedirs(logdir, exist_ok=True)
     path = f"{logdir.rstrip('/')}/{name}" if logdir else str(name)
+    if msg.ByteSize() >= _PROTO_LIMIT:
+        raise ValueError(f"{type(msg).__name__} cannot be larger than 2GB ({msg.ByteSize()} bytes): protocol "
+                         "buffers over 2 GB cannot be read back (by TensorFlow either). Keep large constants in "
+                         "variables restored from a checkpoint instead.")
     if as_text:
         data = text_format.MessageToString(msg).encode("utf-8")
     else:
@@ -979,6 +990,7 @@ def read_graph_def(path):
     from deferflow.framework import errors
     with open(path, "rb") as f:
         data = f.read()
+    check_parse_size(data, path)
     gd = protos.GraphDef()
     try:
         gd.ParseFromString(data)

@@ -8,7 +8,7 @@ import os
 
 from google.protobuf import text_format
 
-from deferflow.formats import fileio, protos
+from deferflow.formats import protos
 from deferflow.framework import errors, graph_io, op_registry, ops
 from deferflow.framework.ops import GraphKeys
 
@@ -350,6 +350,7 @@ def read_meta_graph_file(filename):
 
 
 def parse_meta_graph(data, filename="<bytes>"):
+    graph_io.check_parse_size(data, filename)
     mgd = protos.MetaGraphDef()
     try:
         mgd.ParseFromString(data)
