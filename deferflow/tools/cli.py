@@ -59,7 +59,8 @@ _CKPT_SUFFIXES = (".index", ".meta")
 def resolve_checkpoint(path):
     """The checkpoint prefix for a prefix, ``.index``/``.data-*``/``.meta`` file, or a directory.
 
-    A directory uses its ``checkpoint`` state file (the latest checkpoint), else its only ``.index``.
+    A directory uses its ``checkpoint`` state file (the latest checkpoint), a SavedModel's
+    ``variables/variables``, or its only ``.index``.
     """
     from deferflow.formats import checkpoint_state, errors
 
@@ -77,6 +78,8 @@ def resolve_checkpoint(path):
             if not os.path.isfile(prefix + ".index"):
                 raise CLIError(f"{state_file} names checkpoint {prefix!r}, but {prefix}.index does not exist")
             return prefix
+        if os.path.isfile(os.path.join(path, "variables", "variables.index")):  # a SavedModel directory
+            return os.path.join(path, "variables", "variables")
         indexes = sorted(f[:-6] for f in os.listdir(path) if f.endswith(".index"))
         if len(indexes) == 1:
             return os.path.join(path, indexes[0])
@@ -166,8 +169,7 @@ _MODULES = {"demo": "demo", "inspect": "inspect_ckpt", "graph": "graph_info", "d
             "convert": "convert"}
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    pass
+_Formatter = argparse.RawDescriptionHelpFormatter  # keeps the examples' line breaks
 
 
 def build_parser():

@@ -122,3 +122,12 @@ def test_corrupted_checkpoints(tmp_path):
     os.remove(tmp_path / "c" / "model.ckpt.data-00000-of-00001")
     shutil.copy(os.path.join(GOLDEN, "adam", "model.ckpt.index"), index)
     assert_bad_input(run_cli("inspect", tmp_path / "c"), "not found")
+
+
+def test_saved_model_directory_means_its_variables():
+    from cli_helpers import CLI_GOLDEN
+    r = run_cli("inspect", os.path.join(CLI_GOLDEN, "saved_model"))
+    assert r.code == 0, r
+    assert r.out.startswith(f"checkpoint {os.path.join(CLI_GOLDEN, 'saved_model', 'variables', 'variables')}")
+    assert sorted(_rows(r.out)) == ["conv1/biases", "conv1/weights", "fc7/biases", "fc7/weights", "fc8/biases",
+                                    "fc8/weights"]
