@@ -143,6 +143,8 @@ def test_add_everything_and_read_back(tmp_path):
     assert all("_output_shapes" in n.attr for n in gd.node)  # add_graph serializes with shapes, as TF
     mgd = protos.MetaGraphDef.FromString(events[2].meta_graph_def)
     assert {n.name for n in mgd.graph_def.node} == {n.name for n in gd.node}
+    assert "ScalarSummary" in [o.name for o in mgd.meta_info_def.stripped_op_list.op]
+    assert "summaries" in mgd.collection_def  # collections come along, as in TF's meta graph event
     scalars = [(e.step, v.tag, v.simple_value) for e in events if e.HasField("summary") for v in e.summary.value]
     assert scalars == [(i, "y", 2.0 * i) for i in range(5)] + [(7, "manual", 0.5)]
     assert events[-3].session_log.status == protos.SessionLog.STOP and events[-3].step == 9
