@@ -439,3 +439,12 @@ def test_unparsable_graph_files_are_data_loss_errors_naming_the_file(tmp_path):
     path.write_bytes(b"\xff\xfe not a protobuf \x00")
     with pytest.raises(errors.DataLossError, match="bad.pb"):
         graph_io.read_graph_def(str(path))
+
+
+def test_tf1_while_loop_and_cond_import_with_back_edges_and_run():
+    with open(os.path.join(GOLDEN, "control_flow.pb"), "rb") as f:
+        gd = tf.GraphDef.FromString(f.read())
+    tf.import_graph_def(gd, name="")
+    merges = [op for op in tf.get_default_graph().get_operations() if op.type == "Merge" and "loop" in op.name]
+    assert merges and all(op.inputs[1].op.type == "NextIteration" for op in merges)  # back edges patched
+    np.testing.assert_array_equal(tf.Session().run(["out:0", "out2:0"], {"x:0": 3.0}), EXPECTED["cf_out"])

@@ -3,7 +3,8 @@
 Cases (each a directory): ``mlp`` (ref variables, Adam, global step), ``resource`` (resource variables
 trained with GradientDescent), ``vgg`` (a small conv net whose ``fc7`` layer feeds ``prob``; also
 ``frozen.pb``, ``graph.pbtxt`` and a TF1 SavedModel in ``vgg/saved_model``), ``consts.pb`` (Const nodes of
-every dtype in TF's own encodings). ``expected.npz`` holds inputs and the outputs TensorFlow computed.
+every dtype in TF's own encodings), ``control_flow.pb`` (a TF1 while loop and cond: loop back edges).
+``expected.npz`` holds inputs and the outputs TensorFlow computed.
 """
 import os
 import shutil
@@ -134,7 +135,7 @@ def make_vgg(tf, out):
             gd = sess.graph.as_graph_def()
             frozen = tf.graph_util.convert_variables_to_constants(sess, gd, ["prob"])
             with open(os.path.join(HERE, "vgg", "frozen.pb"), "wb") as f:
-                f.write(frozen.SerializeToString())
+                f.write(frozen.SerializeToString(deterministic=True))
             tf.io.write_graph(gd, os.path.join(HERE, "vgg"), "graph.pbtxt", as_text=True)
             tf.saved_model.simple_save(sess, os.path.join(HERE, "vgg", "saved_model"), inputs={"images": x},
                                        outputs={"prob": prob})
@@ -172,13 +173,25 @@ def make_consts(tf, out):
         tf.constant(b"x", shape=[3], name="splat_str")
         out["const_splat_str"] = np.array([b"x"] * 3, object)
         with open(os.path.join(HERE, "consts.pb"), "wb") as f:
-            f.write(g.as_graph_def().SerializeToString())
+            f.write(g.as_graph_def().SerializeToString(deterministic=True))
+
+
+def make_control_flow(tf, out):
+    with tf.Graph().as_default() as g:
+        x = tf.placeholder(tf.float32, [], name="x")
+        r = tf.while_loop(lambda i, a: i < 5, lambda i, a: (i + 1, a * 2.0), [tf.constant(0), x], name="loop")
+        tf.identity(r[1], name="out")
+        tf.identity(tf.cond(x > 1.0, lambda: x * 10.0, lambda: x - 1.0, name="cnd"), name="out2")
+        with tf.Session() as sess:
+            out["cf_out"] = np.array(sess.run(["out:0", "out2:0"], {x: 3.0}))
+        with open(os.path.join(HERE, "control_flow.pb"), "wb") as f:
+            f.write(g.as_graph_def().SerializeToString(deterministic=True))
 
 
 def main():
     tf = _tf()
     out = {}
-    for case in ("mlp", "resource", "vgg", "consts"):
+    for case in ("mlp", "resource", "vgg", "consts", "control_flow"):
         globals()["make_" + case](tf, out)
     np.savez(os.path.join(HERE, "expected.npz"), allow_pickle=True, **out)
     with open(os.path.join(HERE, "VERSION"), "w") as f:
