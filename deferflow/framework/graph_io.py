@@ -887,6 +887,17 @@ def _import(g, graph_def, mapped, return_elements, prefix, clear_devices):
                     raise ValueError(f"Requested return node '{r}' not found in graph def")
                 results.append(m.op)
 
+    # the importing scope's control dependencies and device apply to every imported op, as in TF
+    scope_ctrl = g._current_control_deps()
+    if scope_ctrl or g._device_stack:
+        for n in order:
+            op = n.op
+            for c in scope_ctrl:
+                if c not in op._control_inputs:
+                    op._control_inputs.append(c)
+            if g._device_stack:
+                op._device = ops._merge_device(g._current_device(op), op._device)
+
     # commit: the only step that touches the graph
     g._check_not_finalized()
     with g._lock:

@@ -113,7 +113,7 @@ def stripped_op_list_for_graph(graph_def):
     out = protos.OpList()
     for name in sorted(ops_used_by_graph_def(graph_def)):
         od = op_registry.get(name)
-        if od is not None:
+        if od is not None and not getattr(od, "inferred", False):  # guessed signatures are not TF's
             out.op.add().CopyFrom(op_def_to_proto(od))
     return out
 

@@ -448,3 +448,16 @@ def test_tf1_while_loop_and_cond_import_with_back_edges_and_run():
     merges = [op for op in tf.get_default_graph().get_operations() if op.type == "Merge" and "loop" in op.name]
     assert merges and all(op.inputs[1].op.type == "NextIteration" for op in merges)  # back edges patched
     np.testing.assert_array_equal(tf.Session().run(["out:0", "out2:0"], {"x:0": 3.0}), EXPECTED["cf_out"])
+
+
+def test_importing_scope_control_dependencies_and_device_apply_to_imported_ops():
+    gd = _small_graph_def()
+    gd.node[1].device = "/job:ps/task:1"
+    gate = tf.no_op(name="gate")
+    with tf.control_dependencies([gate]), tf.device("/device:GPU:0"):
+        tf.import_graph_def(gd)
+    g = tf.get_default_graph()
+    for name in ("import/a", "import/b", "import/c", "import/d"):
+        assert gate in g.get_operation_by_name(name).control_inputs
+    assert g.get_operation_by_name("import/a").device == "/device:GPU:0"
+    assert g.get_operation_by_name("import/b").device == "/job:ps/task:1/device:GPU:0"
