@@ -25,6 +25,7 @@ _NEXT = frozenset(["NextIteration", "RefNextIteration"])
 _MERGE = frozenset(["Merge", "RefMerge"])
 _SWITCH = frozenset(["Switch", "RefSwitch"])
 _LIVE = True  # the value of a control-only output (an op's "it ran" token)
+_FORWARDING = frozenset(["Identity", "LoopCond", "Exit", "RefExit"])  # compiled away into slot aliases
 
 
 class _Frame:
@@ -214,8 +215,10 @@ def compile_plan(graph, ops, fetch_tensors, target_ops, feed_tensors, state, ses
     def compile_block(frame, is_root):
         b = _Block(frame)
         slots = b.slots
+        alias = {}  # output of an identity-like op -> the key it forwards (no step needed)
 
         def need(key):
+            key = alias.get(key, key)
             s = slots.get(key)
             if s is None:
                 s = slots[key] = len(slots)
@@ -260,15 +263,21 @@ def compile_plan(graph, ops, fetch_tensors, target_ops, feed_tensors, state, ses
                 sub = compile_block(u, False)
                 ins = tuple(need(k) for k in sub.ext)
                 outs = [need(e._outputs[0]) for e in u.exits]
-                if any(k in maybe_dead or k not in b.produced for k in sub.ext):
+                if any(alias.get(k, k) in maybe_dead or alias.get(k, k) not in b.produced for k in sub.ext):
                     maybe_dead.update(e._outputs[0] for e in u.exits)
                 out = outs[0] if len(outs) == 1 else (tuple(outs) if outs else None)
                 steps.append([sub.run, ins, out, False, (), u.enters[0] if u.enters else u.exits[0]])
                 continue
             op = u
+            if op._type in _FORWARDING and not any(c in frame_of for c in op._control_inputs) and \
+                    op._inputs[0] not in feed_set:
+                src = op._inputs[0]
+                alias[op._outputs[0]] = alias.get(src, src)  # same value, same deadness
+                continue
             ins = [need(t) for t in op._inputs]
             ctl = [need(ctl_key(c)) for c in op._control_inputs if c in frame_of]
-            keys = list(op._inputs) + [ctl_key(c) for c in op._control_inputs if c in frame_of]
+            keys = [alias.get(k, k) for k in list(op._inputs) + [ctl_key(c) for c in op._control_inputs
+                                                                  if c in frame_of]]
             in_dead = any((k in maybe_dead) or (not is_root and k not in b.produced) for k in keys)
             outs = [need(t) for t in op._outputs]
             extra_ctl = op in ctl_users and ctl_key(op) not in op._outputs
@@ -279,9 +288,12 @@ def compile_plan(graph, ops, fetch_tensors, target_ops, feed_tensors, state, ses
             else:
                 flags = executor._input_ref_flags(op)
                 deref = [i for i, t in enumerate(op._inputs) if t in ref_keys and not flags[i]]
-            fn = executor.bind_kernel(op, state, session, deref)
-            if ctl:
-                fn = _trim(fn, len(ins))
+            if op._type == "Const":
+                fn = (lambda v: lambda *ctl_tokens: v)(op._attrs["value"])
+            else:
+                fn = executor.bind_kernel(op, state, session, deref)
+                if ctl:
+                    fn = _trim(fn, len(ins))
             if extra_ctl:
                 fn = _with_token(fn, len(op._outputs))
             merge_like = op._type in _MERGE or op._type == "ControlTrigger"
@@ -289,7 +301,7 @@ def compile_plan(graph, ops, fetch_tensors, target_ops, feed_tensors, state, ses
             if op._type in _SWITCH:
                 maybe_dead.update(op._outputs)
             elif op._type in _MERGE:
-                if all((t in maybe_dead) or (not is_root and t not in b.produced) for t in op._inputs):
+                if all((k in maybe_dead) or (not is_root and k not in b.produced) for k in keys[:len(ins)]):
                     maybe_dead.update(op._outputs)
             elif check:
                 maybe_dead.update(op._outputs)
@@ -300,7 +312,7 @@ def compile_plan(graph, ops, fetch_tensors, target_ops, feed_tensors, state, ses
             out = outs[0] if len(outs) == 1 else (tuple(outs) if outs else None)
             steps.append([fn, tuple(ins) + tuple(ctl), out, check, (), op])
         # free each slot after its last reader, except values that must outlive one pass over the steps
-        exit_slots = [slots[e._outputs[0]] for e in frame.exits]
+        exit_slots = [need(e._outputs[0]) for e in frame.exits]
         protected |= set(carry) | set(exit_slots) | {slots[k] for k in b.ext}
         if is_root:
             fetch_slots = [need(t) for t in fetch_tensors]

@@ -37,6 +37,11 @@ TensorInfo = meta_graph_pb2.TensorInfo
 SignatureDef = meta_graph_pb2.SignatureDef
 AssetFileDef = meta_graph_pb2.AssetFileDef
 SavedModel = saved_model_pb2.SavedModel
+from deferflow.formats.proto import control_flow_pb2  # noqa: E402 - cond/while contexts of meta graphs
+ValuesDef = control_flow_pb2.ValuesDef
+ControlFlowContextDef = control_flow_pb2.ControlFlowContextDef
+CondContextDef = control_flow_pb2.CondContextDef
+WhileContextDef = control_flow_pb2.WhileContextDef
 CheckpointState = checkpoint_state_pb2.CheckpointState
 TensorSliceProto = tensor_slice_pb2.TensorSliceProto
 BundleHeaderProto = tensor_bundle_pb2.BundleHeaderProto

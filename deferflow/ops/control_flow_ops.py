@@ -75,15 +75,7 @@ class _Dead:
     """The value of a tensor on an untaken branch. Never equal to anything but itself (arrays too)."""
 
     __slots__ = ()
-    __array_ufunc__ = None  # numpy defers comparisons to us instead of broadcasting
-
-    def __eq__(self, other):
-        return self is other
-
-    def __ne__(self, other):
-        return self is not other
-
-    __hash__ = object.__hash__
+    __array_ufunc__ = None  # numpy defers `array == DEAD` to object identity instead of broadcasting
 
     def __repr__(self):
         return "<dead>"
@@ -1189,3 +1181,118 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         if maximum_iterations is not None:
             return result[1]
         return result
+
+
+# ---- contexts in meta graphs (TF's "cond_context" / "while_context" collections) -----------------------
+def _values_def(ctx, export_scope):
+    from deferflow.formats import protos
+    vd = protos.ValuesDef()
+    vd.values.extend(ops.strip_name_scope(v, export_scope) for v in sorted(ctx._values))
+    for k, v in ctx._external_values.items():
+        vd.external_values[ops.strip_name_scope(k, export_scope)] = ops.strip_name_scope(v.name, export_scope)
+    return vd
+
+
+def _init_values_from_proto(ctx, values_def, import_scope):
+    g = ops.get_default_graph()
+    ctx._values = {ops.prepend_name_scope(v, import_scope) for v in values_def.values}
+    ctx._external_values = {ops.prepend_name_scope(k, import_scope):
+                            g.as_graph_element(ops.prepend_name_scope(v, import_scope))
+                            for k, v in values_def.external_values.items()}
+    for name in {v.split(":")[0] for v in ctx._values - set(ctx._external_values)}:
+        if name in g._ops_by_name:
+            _set_ctx(g._ops_by_name[name], ctx)
+
+
+def _nested_to_proto(ctx, target, export_scope):
+    for nested in ctx._nested_contexts:
+        d = target.nested_contexts.add()
+        (d.cond_ctxt if isinstance(nested, CondContext) else d.while_ctxt).CopyFrom(nested.to_proto(export_scope))
+
+
+def _nested_from_proto(ctx, context_def, import_scope):
+    ctx.Enter()
+    for d in context_def.nested_contexts:
+        if d.HasField("cond_ctxt"):
+            CondContext.from_proto(d.cond_ctxt, import_scope)
+        else:
+            WhileContext.from_proto(d.while_ctxt, import_scope)
+    ctx.Exit()
+    return ctx
+
+
+def _cond_to_proto(self, export_scope=None):
+    from deferflow.formats import protos
+    if export_scope is not None and not self.name.startswith(export_scope):
+        return None
+    d = protos.CondContextDef(context_name=ops.strip_name_scope(self.name, export_scope),
+                              pred_name=ops.strip_name_scope(self._pred.name, export_scope),
+                              pivot_name=ops.strip_name_scope(self._pivot.name, export_scope), branch=self._branch)
+    d.values_def.CopyFrom(_values_def(self, export_scope))
+    _nested_to_proto(self, d, export_scope)
+    return d
+
+
+def _cond_from_proto(context_def, import_scope=None):
+    g = ops.get_default_graph()
+    self = CondContext.__new__(CondContext)
+    ControlFlowContext.__init__(self)
+    self._name = ops.prepend_name_scope(context_def.context_name, import_scope)
+    self._pred = g.as_graph_element(ops.prepend_name_scope(context_def.pred_name, import_scope))
+    self._pivot = g.as_graph_element(ops.prepend_name_scope(context_def.pivot_name, import_scope))
+    self._branch = context_def.branch
+    _init_values_from_proto(self, context_def.values_def, import_scope)
+    return _nested_from_proto(self, context_def, import_scope)
+
+
+def _while_to_proto(self, export_scope=None):
+    from deferflow.formats import protos
+    if export_scope is not None and not self.name.startswith(export_scope):
+        return None
+    s = lambda t: ops.strip_name_scope(t.name, export_scope)  # noqa: E731
+    d = protos.WhileContextDef(context_name=ops.strip_name_scope(self.name, export_scope),
+                               parallel_iterations=self._parallel_iterations, back_prop=self._back_prop,
+                               swap_memory=self._swap_memory, pivot_for_pred_name=s(self._pivot_for_pred),
+                               pivot_for_body_name=s(self._pivot_for_body), pivot_name=s(self._pivot))
+    if self._maximum_iterations is not None:
+        d.maximum_iterations_name = s(self._maximum_iterations)
+    d.loop_exit_names.extend(s(t) for t in self._loop_exits)
+    d.loop_enter_names.extend(s(t) for t in self._loop_enters)
+    d.values_def.CopyFrom(_values_def(self, export_scope))
+    _nested_to_proto(self, d, export_scope)
+    return d
+
+
+def _while_from_proto(context_def, import_scope=None):
+    g = ops.get_default_graph()
+    el = lambda n: g.as_graph_element(ops.prepend_name_scope(n, import_scope))  # noqa: E731
+    self = WhileContext.__new__(WhileContext)
+    ControlFlowContext.__init__(self)
+    self._name = ops.prepend_name_scope(context_def.context_name, import_scope)
+    self._maximum_iterations = el(context_def.maximum_iterations_name) if context_def.maximum_iterations_name \
+        else None
+    self._parallel_iterations = context_def.parallel_iterations
+    self._back_prop, self._swap_memory = context_def.back_prop, context_def.swap_memory
+    self._pivot_for_pred = el(context_def.pivot_for_pred_name)
+    self._pivot_for_body = el(context_def.pivot_for_body_name)
+    self._pivot = el(context_def.pivot_name)
+    self._loop_exits = [el(n) for n in context_def.loop_exit_names]
+    self._loop_enters = [el(n) for n in context_def.loop_enter_names]
+    self._grad_state = None
+    self._graph = g
+    _init_values_from_proto(self, context_def.values_def, import_scope)
+    if import_scope:  # the frame is named after the context: keep the Enter ops in step with it
+        for name in self._values:
+            op = g.as_graph_element(name).op
+            if is_loop_enter(op):
+                op._set_attr("frame_name", self._name)
+    return _nested_from_proto(self, context_def, import_scope)
+
+
+CondContext.to_proto = _cond_to_proto
+CondContext.from_proto = staticmethod(_cond_from_proto)
+WhileContext.to_proto = _while_to_proto
+WhileContext.from_proto = staticmethod(_while_from_proto)
+
+
+from deferflow.ops import control_flow_grad  # noqa: E402,F401 - defines the Stack ops loop gradients run on

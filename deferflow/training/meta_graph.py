@@ -50,9 +50,30 @@ def _saver_from_proto(saver_def, import_scope=None):
     return Saver.from_proto(saver_def, import_scope=import_scope)
 
 
+def _context_to_proto(ctx, export_scope=None):
+    return ctx.to_proto(export_scope=export_scope)
+
+
+def _cond_from_proto(d, import_scope=None):
+    from deferflow.ops.control_flow_ops import CondContext
+    return CondContext.from_proto(d, import_scope=import_scope)
+
+
+def _while_from_proto(d, import_scope=None):
+    from deferflow.ops.control_flow_ops import WhileContext
+    return WhileContext.from_proto(d, import_scope=import_scope)
+
+
 for _key in _VARIABLE_PROTO_COLLECTIONS:
     register_proto_function(_key, protos.VariableDef, _variable_to_proto, _variable_from_proto)
 register_proto_function(GraphKeys.SAVERS, protos.SaverDef, _saver_to_proto, _saver_from_proto)
+register_proto_function(GraphKeys.COND_CONTEXT, protos.CondContextDef, _context_to_proto, _cond_from_proto)
+register_proto_function(GraphKeys.WHILE_CONTEXT, protos.WhileContextDef, _context_to_proto, _while_from_proto)
+from deferflow.ops import control_flow_ops as _cf  # noqa: E402 - cond/while contexts (TF1 control flow)
+register_proto_function(GraphKeys.COND_CONTEXT, protos.CondContextDef, lambda c, export_scope=None:
+                        c.to_proto(export_scope), _cf.CondContext.from_proto)
+register_proto_function(GraphKeys.WHILE_CONTEXT, protos.WhileContextDef, lambda c, export_scope=None:
+                        c.to_proto(export_scope), _cf.WhileContext.from_proto)
 
 
 # --- stripped op list -----------------------------------------------------------------------

@@ -1,0 +1,51 @@
+"""An LSTM training step (128 units, 50 time steps, batch 32, input depth 64): forward + backward + SGD
+update through ``dynamic_rnn``'s while loop, deferflow vs TensorFlow (compat.v1, control flow v1).
+
+Run: ``python bench/bench_rnn.py``. Prints milliseconds per step for both and the ratio.
+"""
+import os
+import sys
+
+import numpy as np
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tf.nn.rnn_cell needs tf_keras under TF 2.16+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import per_call, real_tf, report  # noqa: E402
+
+BATCH, STEPS, DEPTH, UNITS = 32, 50, 64, 128
+
+
+def build(tf):
+    g = tf.Graph()
+    with g.as_default():
+        tf.set_random_seed(0)
+        x = tf.placeholder(tf.float32, [BATCH, STEPS, DEPTH], name="x")
+        y = tf.placeholder(tf.int32, [BATCH], name="y")
+        _, state = tf.nn.dynamic_rnn(tf.nn.rnn_cell.BasicLSTMCell(UNITS), x, dtype=tf.float32)
+        logits = tf.layers.dense(state.h, 10, name="head")
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+        init = tf.global_variables_initializer()
+    sess = tf.Session(graph=g)
+    sess.run(init)
+    rng = np.random.RandomState(0)
+    feed = {x: rng.randn(BATCH, STEPS, DEPTH).astype(np.float32), y: rng.randint(0, 10, BATCH)}
+    return sess, loss, train, feed
+
+
+def measure(tf, min_time=3.0):
+    sess, loss, train, feed = build(tf)
+    sess.run([loss, train], feed)
+    return per_call(lambda: sess.run([loss, train], feed), min_time=min_time) * 1e3
+
+
+def main():
+    import deferflow
+    ours = measure(deferflow)
+    tf = real_tf()
+    theirs = measure(tf) if tf is not None else None
+    report(f"LSTM train step ({UNITS} units, {STEPS} steps, batch {BATCH})", ours, theirs, "ms/step")
+
+
+if __name__ == "__main__":
+    main()
