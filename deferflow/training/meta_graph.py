@@ -69,11 +69,6 @@ for _key in _VARIABLE_PROTO_COLLECTIONS:
 register_proto_function(GraphKeys.SAVERS, protos.SaverDef, _saver_to_proto, _saver_from_proto)
 register_proto_function(GraphKeys.COND_CONTEXT, protos.CondContextDef, _context_to_proto, _cond_from_proto)
 register_proto_function(GraphKeys.WHILE_CONTEXT, protos.WhileContextDef, _context_to_proto, _while_from_proto)
-from deferflow.ops import control_flow_ops as _cf  # noqa: E402 - cond/while contexts (TF1 control flow)
-register_proto_function(GraphKeys.COND_CONTEXT, protos.CondContextDef, lambda c, export_scope=None:
-                        c.to_proto(export_scope), _cf.CondContext.from_proto)
-register_proto_function(GraphKeys.WHILE_CONTEXT, protos.WhileContextDef, lambda c, export_scope=None:
-                        c.to_proto(export_scope), _cf.WhileContext.from_proto)
 
 
 # --- stripped op list -----------------------------------------------------------------------
