@@ -348,3 +348,27 @@ def test_bad_node_in_a_meta_file_is_named_with_the_file(tmp_path):
         tf.train.import_meta_graph(str(path))
     assert tf.get_default_graph().get_operations() == []
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_tf1_control_flow_contexts_round_trip_and_differentiate(tf_real, tmp_path):
+    saver = tf.train.import_meta_graph(_golden("loop") + ".meta", import_scope="sc")
+    assert len(tf.get_collection("while_context")) == 1 and len(tf.get_collection("cond_context")) == 2
+    sess = tf.Session()
+    saver.restore(sess, _golden("loop"))
+    out = tf.get_default_graph().get_tensor_by_name("sc/out:0")
+    (w,) = tf.global_variables()
+    grad = tf.gradients(out, w)[0]  # through the imported while loop: needs its context
+    np.testing.assert_allclose(sess.run([out, grad], {"sc/x:0": 2.0}), EXPECTED["loop_out_grad"], rtol=1e-6)
+    with tf.Graph().as_default():
+        saver = tf.train.import_meta_graph(_golden("loop") + ".meta")
+        sess = tf.Session()
+        saver.restore(sess, _golden("loop"))
+        prefix = saver.save(sess, str(tmp_path / "ours"))
+    with tf_real.Graph().as_default():
+        s2 = tf_real.train.import_meta_graph(prefix + ".meta")
+        assert len(tf_real.get_collection("while_context")) == 1
+        out = tf_real.get_default_graph().get_tensor_by_name("out:0")
+        grad = tf_real.gradients(out, tf_real.global_variables()[0])[0]
+        with tf_real.Session() as ts:
+            s2.restore(ts, prefix)
+            np.testing.assert_allclose(ts.run([out, grad], {"x:0": 2.0}), EXPECTED["loop_out_grad"], rtol=1e-6)

@@ -3,7 +3,8 @@
 Cases (each a directory): ``mlp`` (ref variables, Adam, global step), ``resource`` (resource variables
 trained with GradientDescent), ``vgg`` (a small conv net whose ``fc7`` layer feeds ``prob``; also
 ``frozen.pb``, ``graph.pbtxt`` and a TF1 SavedModel in ``vgg/saved_model``), ``consts.pb`` (Const nodes of
-every dtype in TF's own encodings), ``control_flow.pb`` (a TF1 while loop and cond: loop back edges).
+every dtype in TF's own encodings), ``control_flow.pb`` (a TF1 while loop and cond: loop back edges), ``loop`` (a while loop over a
+variable and a cond, with their contexts in the meta graph's collections).
 ``expected.npz`` holds inputs and the outputs TensorFlow computed.
 """
 import os
@@ -188,10 +189,23 @@ def make_control_flow(tf, out):
             f.write(g.as_graph_def().SerializeToString(deterministic=True))
 
 
+def make_loop(tf, out):
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [], name="x")
+        w = tf.Variable(1.5, name="w")
+        r = tf.while_loop(lambda i, a: i < 3, lambda i, a: (i + 1, a * w), [tf.constant(0), x], name="loop")
+        y = tf.identity(tf.cond(x > 1.0, lambda: r[1] * 10.0, lambda: r[1] - 1.0, name="cnd"), name="out")
+        saver = tf.train.Saver()
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            _save(tf, sess, saver, "loop")
+            out["loop_out_grad"] = np.array(sess.run([y, tf.gradients(y, w)[0]], {x: 2.0}))
+
+
 def main():
     tf = _tf()
     out = {}
-    for case in ("mlp", "resource", "vgg", "consts", "control_flow"):
+    for case in ("mlp", "resource", "vgg", "consts", "control_flow", "loop"):
         globals()["make_" + case](tf, out)
     np.savez(os.path.join(HERE, "expected.npz"), allow_pickle=True, **out)
     with open(os.path.join(HERE, "VERSION"), "w") as f:
