@@ -77,7 +77,7 @@ from deferflow import layers, losses, metrics
 from deferflow import io, python_io, summary
 from deferflow.formats.protos import Event, SessionLog, Summary, SummaryMetadata
 from deferflow import compat
-from deferflow import graph_util, saved_model
+from deferflow import gfile, graph_util, saved_model
 
 __version__ = "0.1.0"
 VERSION = "1.15.5"  # the TensorFlow API level deferflow follows

@@ -461,3 +461,16 @@ def test_importing_scope_control_dependencies_and_device_apply_to_imported_ops()
         assert gate in g.get_operation_by_name(name).control_inputs
     assert g.get_operation_by_name("import/a").device == "/device:GPU:0"
     assert g.get_operation_by_name("import/b").device == "/job:ps/task:1/device:GPU:0"
+
+
+def test_frozen_graph_loading_idiom_with_gfile():
+    path = os.path.join(GOLDEN, "vgg", "frozen.pb")
+    with tf.gfile.GFile(path, "rb") as f:
+        graph_def = tf.GraphDef()
+        graph_def.ParseFromString(f.read())
+    with tf.Graph().as_default() as graph:
+        tf.import_graph_def(graph_def, name="prefix")
+    assert graph.get_tensor_by_name("prefix/prob:0").shape.as_list() == [None, 10]
+    assert tf.io.gfile.exists(path) and tf.gfile.Exists(path) and path in tf.gfile.Glob(path)
+    with pytest.raises(errors.NotFoundError):
+        tf.gfile.GFile(path + ".missing", "rb")
