@@ -915,6 +915,12 @@ def _import(g, graph_def, mapped, return_elements, prefix, clear_devices):
             key = op._name.lower()
             if key not in names_in_use:
                 names_in_use[key] = 1
+        if len(graph_def.library.function) or len(graph_def.library.gradient):
+            lib = g._extra.setdefault("function_library", protos.FunctionDefLibrary())
+            have = {f.signature.name for f in lib.function}  # kept for export; deferflow does not run functions
+            lib.function.extend(f for f in graph_def.library.function if f.signature.name not in have)
+            have = {x.function_name for x in lib.gradient}
+            lib.gradient.extend(x for x in graph_def.library.gradient if x.function_name not in have)
         g._version += 1
     return results
 
