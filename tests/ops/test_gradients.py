@@ -210,7 +210,23 @@ GRADIENT_CASES = [
     case("check_numerics", lambda tf, x: tf.check_numerics(x, "bad"), rnd(2, 3)),
     case("ensure_shape", lambda tf, x: tf.ensure_shape(x, [2, None]), rnd(2, 3)),
     case("meshgrid", lambda tf, x, y: tf.meshgrid(x, y), rnd(3), rnd(2)),
+    # TF1 control flow and TensorArrays (tests/control_flow has the fuller checks)
+    case("cond", lambda tf, x: tf.cond(tf.reduce_sum(x) > 0, lambda: x * x, lambda: tf.sin(x)), pos(2, 3)),
+    case("cond_false", lambda tf, x: tf.cond(tf.reduce_sum(x) > 0, lambda: x * x, lambda: tf.sin(x)), -pos(3)),
+    case("while_loop", lambda tf, x: tf.while_loop(lambda i, a: i < 3, lambda i, a: (i + 1, a * x + 1.0),
+                                                   [0, x])[1], unit(2, 2)),
+    case("tensor_array", lambda tf, x: _tensor_array_fn(tf, x), rnd(3, 2)),
+    case("print", lambda tf, x: tf.Print(x * 2.0, [], message=""), rnd(2)),
+    case("reverse_sequence", lambda tf, x: tf.reverse_sequence(x, [2, 3], seq_axis=1, batch_axis=0), rnd(2, 3, 2)),
 ]
+
+
+def _tensor_array_fn(tf, x):
+    n = tf.shape(x)[0]
+    ta = tf.TensorArray(x.dtype, size=n).unstack(x * 2.0)
+    tb = tf.TensorArray(x.dtype, size=2).write(0, ta.read(1)).write(1, ta.read(0) * ta.read(2))
+    tc = tf.TensorArray(x.dtype, size=2, infer_shape=False).split(tf.reshape(tb.stack(), [-1]), [1, 3])
+    return tc.concat() * 3.0
 
 
 # ---- the checks -----------------------------------------------------------------------------------
@@ -316,7 +332,10 @@ def test_every_differentiable_op_is_covered():
 
 
 # Op types with a gradient that cannot be checked by perturbing float64 inputs: {op type: reason}.
-NOT_NUMERICALLY_CHECKABLE = {}
+NOT_NUMERICALLY_CHECKABLE = {
+    **{t: "reference (variable) inputs only; tests/control_flow covers them" for t in
+       ("RefEnter", "RefExit", "RefMerge", "RefNextIteration", "RefSwitch")},
+}
 
 
 def test_case_names_unique():
