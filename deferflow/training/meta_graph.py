@@ -106,13 +106,12 @@ def op_def_to_proto(od):
         if spec.minimum is not None:
             a.has_minimum = True
             a.minimum = spec.minimum
-    if name_is_assign_like(od.name):
+    if od.name in _ALLOWS_UNINITIALIZED:
         p.allows_uninitialized_input = True
     return p
 
 
-def name_is_assign_like(op_type):
-    return op_type in ("Assign", "IsVariableInitialized", "ScatterUpdate", "ScatterNdUpdate", "CountUpTo")
+_ALLOWS_UNINITIALIZED = frozenset(["Assign", "IsVariableInitialized", "ScatterUpdate", "ScatterNdUpdate"])
 
 
 def ops_used_by_graph_def(graph_def):
