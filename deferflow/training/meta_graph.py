@@ -111,7 +111,7 @@ def op_def_to_proto(od):
     return p
 
 
-_ALLOWS_UNINITIALIZED = frozenset(["Assign", "IsVariableInitialized", "ScatterUpdate", "ScatterNdUpdate"])
+_ALLOWS_UNINITIALIZED = frozenset(["Assign", "IsVariableInitialized", "RefSwitch"])  # as flagged in TF
 
 
 def ops_used_by_graph_def(graph_def):
