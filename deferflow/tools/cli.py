@@ -49,8 +49,10 @@ def missing_path_error(path):
     if not os.path.isdir(parent):
         return CLIError(f"{path}: no such file or directory")
     near = closest(os.path.basename(path), os.listdir(parent))
-    hint = "; did you mean " + ", ".join(repr(os.path.join(os.path.dirname(path), c)) for c in near) + "?" if near else ""
-    return CLIError(f"{path}: no such file or directory{hint}")
+    if not near:
+        return CLIError(f"{path}: no such file or directory")
+    names = ", ".join(repr(os.path.join(os.path.dirname(path), c)) for c in near)
+    return CLIError(f"{path}: no such file or directory; did you mean {names}?")
 
 
 _CKPT_SUFFIXES = (".index", ".meta")

@@ -191,8 +191,8 @@ def run_demo(out, steps=400, seed=0, batch_size=64, progress=True, tf=None, say=
         n_params = sum(int(np.prod(v.get_shape().as_list())) for v in tf.trainable_variables())
         # relative paths in the checkpoint file keep the output folder movable
         saver = tf.train.Saver(max_to_keep=4, keep_checkpoint_every_n_hours=2, save_relative_paths=True)
-        say(f"\n[1/3] train: conv1 (2 x conv3x3, 16) > pool > conv2 (2 x conv3x3, 32) > pool > fc6 (128) > "
-            f"fc7 (128) > fc8 (10) > softmax")
+        say("\n[1/3] train: conv1 (2 x conv3x3, 16) > pool > conv2 (2 x conv3x3, 32) > pool > fc6 (128) > "
+            "fc7 (128) > fc8 (10) > softmax")
         say(f"  {n_params:,} weights in {len(tf.trainable_variables())} tf.Variables; AdamOptimizer, "
             f"batch {batch_size}, {steps} steps; Saver(max_to_keep=4, keep_checkpoint_every_n_hours=2) "
             f"at steps {', '.join(map(str, save_steps))}")

@@ -298,8 +298,8 @@ def _collection_summary(name, c):
     if kind is None:
         return name, "empty", ""
     values = list(getattr(c, kind).value)
-    noun = {"node_list": "node" if len(values) == 1 else "nodes", "bytes_list": "serialized", "int64_list": "ints", "float_list": "floats",
-            "any_list": "Any protos"}[kind]
+    noun = {"node_list": "node" if len(values) == 1 else "nodes", "bytes_list": "serialized",
+            "int64_list": "ints", "float_list": "floats", "any_list": "Any protos"}[kind]
     if kind == "bytes_list" and values:
         from deferflow.formats import protos
         try:

@@ -3,7 +3,7 @@ import sys
 
 import numpy as np
 
-from deferflow.tools.cli import CLIError, dtype_name, human_bytes, open_checkpoint, read_tensor, shape_str, table
+from deferflow.tools.cli import dtype_name, human_bytes, open_checkpoint, read_tensor, shape_str, table
 
 HELP = "list the tensors of a checkpoint (names, dtypes, shapes, sizes, values, statistics)"
 EXAMPLES = """examples:
