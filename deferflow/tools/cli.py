@@ -77,6 +77,9 @@ def resolve_checkpoint(path):
             prefix = state.model_checkpoint_path
             if not os.path.isabs(prefix):
                 prefix = os.path.join(path, prefix)
+            moved = os.path.join(path, os.path.basename(prefix))
+            if not os.path.isfile(prefix + ".index") and os.path.isfile(moved + ".index"):
+                prefix = moved  # an absolute path written before the folder was moved or copied
             if not os.path.isfile(prefix + ".index"):
                 raise CLIError(f"{state_file} names checkpoint {prefix!r}, but {prefix}.index does not exist")
             return prefix

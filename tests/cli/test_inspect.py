@@ -54,6 +54,14 @@ def test_path_forms_name_the_same_checkpoint():
     assert len({o.out for o in outs}) == 1
 
 
+def test_moved_folder_with_absolute_paths_in_its_checkpoint_file(tmp_path):
+    shutil.copytree(os.path.join(GOLDEN, "adam"), tmp_path / "moved")
+    (tmp_path / "moved" / "checkpoint").write_text('model_checkpoint_path: "/elsewhere/run/model.ckpt"\n')
+    r = run_cli("inspect", tmp_path / "moved")
+    assert r.code == 0, r
+    assert r.out.startswith(f"checkpoint {tmp_path / 'moved' / 'model.ckpt'} ")
+
+
 def test_tensor_values_and_stats():
     path = os.path.join(GOLDEN, "adam")
     r = run_cli("inspect", path, "--tensor", "w", "--tensor", "global_step", "--stats")
