@@ -193,6 +193,27 @@ class BundleWriter:
             index.discard()
             raise
         _remove_stale_shards(self.prefix, num_shards)
+        if num_shards != 1:
+            self._settle_single_shard(num_shards)
+
+    def _settle_single_shard(self, num_shards):
+        """After an in-place overwrite, move back to TF's ``-00000-of-00001`` name: hard-link the data
+        under it, commit an index saying one shard, then drop the temporary names. Each step leaves
+        the index pointing at complete files, so a kill anywhere still leaves a readable bundle."""
+        final = data_filename(self.prefix, 0, 1)
+        try:
+            os.link(data_filename(self.prefix, 0, num_shards), final)
+        except OSError:
+            return  # no hard links here: keep the (valid, TF-readable) extra-shard layout
+        index = AtomicFile(index_filename(self.prefix), buffering=-1)
+        try:
+            write_index(index.file, self._entries, 1)
+            index.close_temp()
+            index.commit()
+        except BaseException:
+            index.discard()
+            raise
+        _remove_stale_shards(self.prefix, 1)
 
     def abort(self):
         """Drop everything written so far."""

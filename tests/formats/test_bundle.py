@@ -254,15 +254,16 @@ def test_dtype_table_matches_tensorflow(tf):
 
 
 def test_overwrite_same_prefix_keeps_names_apart(tmp_path):
-    """Re-saving a prefix writes new data under other names; the index rename is the only commit."""
+    """Re-saving a prefix writes new data under other names (the index rename is the commit), then
+    settles back on TensorFlow's single-shard file names."""
     prefix = tmp_path / "ck"
     for i in range(3):
         bundle.save(prefix, {"x": np.full(3, i), "y": np.array([b"s%d" % i], dtype=object)})
         out = bundle.load(prefix)
         assert out["x"].tolist() == [i] * 3 and out["y"].tolist() == [b"s%d" % i]
         data_files = sorted(p.name for p in tmp_path.iterdir() if ".data-" in p.name)
-        assert data_files == (["ck.data-00000-of-00001"] if i % 2 == 0 else
-                              ["ck.data-00000-of-00002", "ck.data-00001-of-00002"])
+        assert data_files == ["ck.data-00000-of-00001"]
+        assert bundle.BundleReader(prefix).num_shards == 1
 
 
 def test_overwritten_bundle_reads_in_tensorflow(tf, tmp_path):
