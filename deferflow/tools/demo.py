@@ -346,6 +346,8 @@ def run(args):
         os.makedirs(out, exist_ok=True)
     except OSError as e:
         raise CLIError(f"{out}: cannot create the output folder ({e.strerror})") from None
+    from deferflow.tools.blas import default_to_one_thread
+    default_to_one_thread()
     try:
         run_demo(out, args.steps, args.seed, args.batch_size, progress=not args.no_progress)
     except DemoFailed as e:
