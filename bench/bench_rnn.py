@@ -1,16 +1,18 @@
 """An LSTM training step (128 units, 50 time steps, batch 32, input depth 64): forward + backward + SGD
 update through ``dynamic_rnn``'s while loop, deferflow vs TensorFlow (compat.v1, control flow v1).
 
-Run: ``python bench/bench_rnn.py``. Prints milliseconds per step for both and the ratio.
+Run: ``python bench/bench_rnn.py``. Prints milliseconds per step for both and the ratio. OpenBLAS's
+threads spin when the machine is oversubscribed; ``OPENBLAS_NUM_THREADS=1`` gives steadier numbers there.
 """
 import os
 import sys
+import time
 
 import numpy as np
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tf.nn.rnn_cell needs tf_keras under TF 2.16+
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import per_call, real_tf, report  # noqa: E402
+from _common import real_tf, report  # noqa: E402
 
 BATCH, STEPS, DEPTH, UNITS = 32, 50, 64, 128
 
@@ -33,17 +35,25 @@ def build(tf):
     return sess, loss, train, feed
 
 
-def measure(tf, min_time=3.0):
-    sess, loss, train, feed = build(tf)
-    sess.run([loss, train], feed)
-    return per_call(lambda: sess.run([loss, train], feed), min_time=min_time) * 1e3
+def timed(sess, loss, train, feed, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        sess.run([loss, train], feed)
+    return (time.perf_counter() - t0) / n
+
+
+def best_of(lib, rounds=7, per_round=10):
+    r = build(lib)
+    timed(*r, 2)  # warm up: plans, kernels, allocator
+    return min(timed(*r, per_round) for _ in range(rounds)) * 1e3
 
 
 def main():
+    """deferflow first, before TensorFlow's thread pools exist in the process, then TensorFlow."""
     import deferflow
-    ours = measure(deferflow)
+    ours = best_of(deferflow)
     tf = real_tf()
-    theirs = measure(tf) if tf is not None else None
+    theirs = best_of(tf) if tf is not None else None
     report(f"LSTM train step ({UNITS} units, {STEPS} steps, batch {BATCH})", ours, theirs, "ms/step")
 
 

@@ -14,6 +14,8 @@ one step of an ordinary ``Plan``, so ``Session.run`` and ``make_callable`` run i
 """
 import heapq
 
+import numpy as np
+
 from deferflow.client import executor
 from deferflow.client.executor import Ref
 from deferflow.framework import errors
@@ -258,6 +260,7 @@ def compile_plan(graph, ops, fetch_tensors, target_ops, feed_tensors, state, ses
                 maybe_dead.add(op._outputs[0])
         protected = set(slots.values())  # enter values stay for every iteration
         steps = []
+        accumulators = []
         for u in units:
             if isinstance(u, _Frame):
                 sub = compile_block(u, False)
@@ -292,6 +295,9 @@ def compile_plan(graph, ops, fetch_tensors, target_ops, feed_tensors, state, ses
                 fn = (lambda v: lambda *ctl_tokens: v)(op._attrs["value"])
             else:
                 fn = executor.bind_kernel(op, state, session, deref)
+                if not is_root and not deref and _is_accumulator(op):
+                    fn = _Accumulate(fn)
+                    accumulators.append(fn)
                 if ctl:
                     fn = _trim(fn, len(ins))
             if extra_ctl:
@@ -352,6 +358,8 @@ def compile_plan(graph, ops, fetch_tensors, target_ops, feed_tensors, state, ses
         dead_result = DEAD if n_exit == 1 else tuple([DEAD] * n_exit)
 
         def run_frame(*ext_vals):
+            for a in accumulators:
+                a.owned = None
             vals = [None] * n
             for s, v in zip(ext_slots, ext_vals):
                 vals[s] = v
@@ -393,6 +401,48 @@ def compile_plan(graph, ops, fetch_tensors, target_ops, feed_tensors, state, ses
     plan.version = graph._version
     plan.ops = ops
     return plan
+
+
+def _is_accumulator(op):
+    """``x = Add(Switch(Merge(Enter, NextIteration(x))):1, g)``: a loop's running sum (the backprop
+    accumulators of loop invariants, ``acc += g`` in user loops), whose carried array nothing else reads."""
+    if op._type not in ("Add", "AddV2") or op._control_inputs:
+        return False
+    s = op._inputs[0]
+    sw = s._op
+    if sw._type != "Switch" or s._value_index != 1 or sw._outputs[1]._consumers != [op]:
+        return False
+    m = sw._inputs[0]
+    mo = m._op
+    if mo._type != "Merge" or m._value_index != 0 or len(mo._inputs) != 2 or m._consumers != [sw]:
+        return False
+    nxt = mo._inputs[1]._op
+    if nxt._type != "NextIteration" or nxt._inputs[0] is not op._outputs[0]:
+        return False
+    return (op._outputs[0]._consumers == [nxt] and nxt._outputs[0]._consumers == [mo] and
+            not mo._outputs[1]._consumers and all(c._type == "Exit" for c in sw._outputs[0]._consumers))
+
+
+class _Accumulate:
+    """A loop accumulator's Add, summing in place into the array it made in an earlier iteration of
+    this frame run (never into the value that entered the loop, which others may hold)."""
+
+    __slots__ = ("fn", "owned")
+
+    def __init__(self, fn):
+        self.fn, self.owned = fn, None
+
+    def __call__(self, acc, g):
+        if acc is self.owned and type(g) is np.ndarray and g is not acc and g.dtype == acc.dtype:
+            try:
+                with np.errstate(all="ignore"):
+                    return np.add(acc, g, out=acc)
+            except ValueError:  # g broadcasts acc to a bigger shape: no room in place
+                pass
+        r = self.fn(acc, g)
+        self.owned = r if type(r) is np.ndarray and r is not acc and r is not g and r.base is None and \
+            r.flags.writeable else None
+        return r
 
 
 def _trim(fn, n):

@@ -19,6 +19,7 @@ from deferflow.framework import dtypes, errors, op_registry, ops
 from deferflow.framework import tensor_shape as ts
 from deferflow.framework.ops import Tensor
 from deferflow.ops import control_flow_ops as cf
+from deferflow.ops.common import lookup_error_gradient
 from deferflow.ops.control_flow_ops import CondContext, WhileContext, _get_ctx, _graph_ctx, _set_ctx
 
 define = op_registry.define
@@ -65,7 +66,7 @@ StackCloseV2 = define("StackCloseV2", "handle: resource", "", stateful=True)
 StackCloseV2.shape(lambda op: [])
 StackCloseV2.kernel(lambda handle: None)
 for _od in (StackV2, StackPushV2, StackPopV2, StackCloseV2):
-    _od.no_gradient()
+    lookup_error_gradient(_od)  # TF registers none: differentiating through a stack is a LookupError
 
 
 def _shape_internal(x):

@@ -16,6 +16,7 @@ from deferflow.framework import dtypes, errors, op_registry, ops
 from deferflow.framework import tensor_shape as ts
 from deferflow.framework.ops import Operation, Tensor
 from deferflow.ops import nest
+from deferflow.ops.common import lookup_error_gradient
 
 _basetuple = builtins.tuple
 define = op_registry.define
@@ -169,7 +170,7 @@ LoopCond.kernel(_identity)
 LoopCond.no_gradient()  # the loop predicate stops backprop
 ControlTrigger.shape(lambda op: [])
 ControlTrigger.kernel(lambda: None)
-ControlTrigger.no_gradient()
+lookup_error_gradient(ControlTrigger)
 
 
 # ---- op-level helpers (TF's control_flow_ops / control_flow_util) -------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 
 from deferflow.framework import dtypes, errors, op_registry, ops
 from deferflow.framework import tensor_shape as ts
-from deferflow.ops.common import constant_value
+from deferflow.ops.common import constant_value, lookup_error_gradient
 
 define = op_registry.define
 
@@ -125,7 +125,7 @@ StringFormat = define("StringFormat", "inputs: T", "output: string",
                       ["T: list(type) >= 0", "template: string = '%s'", "placeholder: string = '%s'",
                        "summarize: int = 3"])
 StringFormat.shape(lambda op: [ts.TensorShape([])])
-StringFormat.no_gradient()
+lookup_error_gradient(StringFormat)
 
 
 @StringFormat.kernel
@@ -143,7 +143,7 @@ def _string_format_kernel(*inputs, template, placeholder, summarize):
 PrintV2 = define("PrintV2", "input: string", "", ["output_stream: string = 'stderr'", "end: string = '\n'"],
                  stateful=True)
 PrintV2.shape(lambda op: [])
-PrintV2.no_gradient()
+lookup_error_gradient(PrintV2)
 
 
 @PrintV2.kernel
