@@ -50,6 +50,9 @@ def _constant_value(t):
         return np.array(op._inputs[0].shape.ndims, dtype=np.int32)
     if op.type in ("Shape", "Size", "Rank"):
         return None
+    if op.type in ("Switch", "RefSwitch", "Merge", "RefMerge", "Enter", "RefEnter", "Exit", "RefExit",
+                   "NextIteration", "RefNextIteration", "LoopCond"):
+        return None  # a loop variable is no constant (and a loop is a cycle)
     od = op._op_def
     if (od is None or od.kernel_fn is None or od.is_stateful or od.kernel_needs_ctx or not op._inputs
             or getattr(od, "_kernel_takes_all", False)):

@@ -188,3 +188,19 @@ def test_infinite_loop_can_be_interrupted():
             s.run(r, {x: 0})
         assert time.time() - t0 < 10
         assert s.run(r, {x: -5}) == -5  # the session still works
+
+
+def test_loop_values_are_not_folded_as_constants(tf_real):
+    """A loop counter starts from a constant but is no constant: slicing with it and differentiating work."""
+    def build(t):
+        x = t.placeholder(t.float32, [None], name="x")
+        n = t.shape(x)[0]
+        ta = t.TensorArray(t.float32, size=0, dynamic_size=True)
+        _, ta = t.while_loop(lambda i, ta: i < n, lambda i, ta: (i + 1, ta.write(i, x[i] * x[i])), [0, ta])
+        y = t.reduce_sum(ta.stack())
+
+        def body(i, a):
+            return i + 1, a + 0.1 * t.gradients(a * a * 3.0, a)[0]  # a gradient inside the loop body
+        _, z = t.while_loop(lambda i, a: i < 3, body, [t.constant(0), t.constant(1.0)])
+        return [y, t.gradients(y, x)[0], z], {x: [1.0, 2.0, 3.0]}
+    assert differential(tf_real, build)[0] == 14.0
