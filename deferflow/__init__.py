@@ -49,6 +49,7 @@ from deferflow.ops.control_flow_ops import case, cond, while_loop
 from deferflow.ops.functional_ops import foldl, foldr, map_fn, scan
 from deferflow.ops.tensor_array_ops import TensorArray
 from deferflow.ops.rnn import reverse_sequence
+from deferflow import debugging
 from deferflow.ops.logging_ops import Assert_ as Assert, Print_ as Print, print_ as print  # noqa: A004
 from deferflow.ops.logging_ops import (assert_equal, assert_greater, assert_greater_equal, assert_less,
                                        assert_less_equal, assert_negative, assert_non_negative, assert_non_positive,
