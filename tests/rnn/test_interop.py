@@ -105,3 +105,40 @@ def test_our_lstm_checkpoint_restores_in_tensorflow(tf_real, tmp_path):
             restorer.restore(s, prefix)
             got = s.run("h:0", {"x:0": EXP["x"]})
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def _nested_control_flow(lib):
+    x = lib.placeholder(lib.float32, [2], name="x")
+
+    def outer(i, a):
+        a = lib.cond(lib.reduce_sum(a) > 2.0, lambda: a * 0.5, lambda: a * x + 1.0)
+        _, a = lib.while_loop(lambda j, b: j < i, lambda j, b: (j + 1, lib.sin(b) + x), [0, a])
+        return i + 1, a
+    _, y = lib.while_loop(lambda i, a: i < 3, outer, [lib.constant(0), lib.ones([2])])
+    lib.identity(lib.reduce_sum(y * y), name="y")
+
+
+def test_gradients_through_imported_nested_loops_and_conds(tf_real, tmp_path):
+    """Contexts come back from the meta graph (both ways), so either side differentiates the other's loops."""
+    xv = np.array([0.3, -0.2], np.float32)
+    results = {}
+    for writer, reader in ((tf_real, tf), (tf, tf_real)):
+        path = str(tmp_path / f"nested_{writer.__name__}.meta")
+        with writer.Graph().as_default():
+            _nested_control_flow(writer)
+            writer.train.export_meta_graph(path)
+        with reader.Graph().as_default() as g:
+            reader.train.import_meta_graph(path)
+            assert len(g.get_collection("while_context")) == 1  # the nested ones hang below it
+            dx = reader.gradients(g.get_tensor_by_name("y:0"), g.get_tensor_by_name("x:0"))[0]
+            with reader.Session() as s:
+                results[writer.__name__] = s.run(["y:0", dx], {"x:0": xv})
+    with tf_real.Graph().as_default():  # TF differentiating its own graph: the reference
+        _nested_control_flow(tf_real)
+        g = tf_real.get_default_graph()
+        dx = tf_real.gradients(g.get_tensor_by_name("y:0"), g.get_tensor_by_name("x:0"))[0]
+        with tf_real.Session() as s:
+            want = s.run(["y:0", dx], {"x:0": xv})
+    for got in results.values():
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-4, atol=1e-6)
