@@ -12,6 +12,7 @@ A value is either live or ``DEAD``: an op with a dead data or control input is d
 values without running, except Merge (its first live input) and ControlTrigger. The whole program is
 one step of an ordinary ``Plan``, so ``Session.run`` and ``make_callable`` run it unchanged.
 """
+import functools
 import heapq
 
 import numpy as np
@@ -97,14 +98,16 @@ def _topo_order(ops, feed_set):
     return order
 
 
+def _value_frame(frame_of, op):
+    """The frame op's outputs (and its "it ran" token) live in: an Exit's are in its loop's parent."""
+    f = frame_of[op]
+    return f.parent if op._type in _EXIT else f
+
+
 def _assign_frames(order, feed_set):
     root = _Frame(None, None)
     frame_of = {}
-
-    def out_frame(op):  # where op's outputs (and its "ran" token) live
-        f = frame_of[op]
-        return f.parent if op._type in _EXIT else f
-
+    out_frame = functools.partial(_value_frame, frame_of)
     for op in order:
         if op._type in _ENTER:
             t = op._inputs[0]
@@ -148,8 +151,7 @@ def compile_plan(graph, ops, fetch_tensors, target_ops, feed_tensors, state, ses
     position = {op: i for i, op in enumerate(order)}
     root, frame_of = _assign_frames(order, feed_set)
     for t in fetch_tensors:
-        if t not in feed_set and (frame_of[t._op] is not root and t._op._type not in _EXIT or
-                                  t._op._type in _EXIT and frame_of[t._op].parent is not root):
+        if t not in feed_set and _value_frame(frame_of, t._op) is not root:  # a value inside a loop
             raise ValueError(f"Operation '{t._op._name}' has been marked as not fetchable.")
     ctl_users = set()
     for op in ops:
