@@ -27,11 +27,6 @@ _BIAS_TYPES = ("{float, double, int32, uint8, int16, int8, complex64, int64, qin
 _FMT = "data_format: {'NHWC', 'NCHW'} = 'NHWC'"
 
 
-def _attr(op, name):
-    v = op.get_attr(name)
-    return v.decode() if isinstance(v, bytes) else v
-
-
 def _is_zeros(t):
     """True for the zero gradients tf.gradients fills in for unused outputs (TF's ``_is_zeros_tensor``)."""
     if t is None:

@@ -2,7 +2,6 @@
 identical weights, batch-norm update ops, a TF-written tf.layers checkpoint restoring by name; loss
 reductions and collections; streaming metrics with their local variables."""
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ import pytest
 import deferflow
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tf.compat.v1.layers needs tf-keras
-warnings.filterwarnings("ignore", message=".*is deprecated.*")
+pytestmark = pytest.mark.filterwarnings("ignore:.*is deprecated:UserWarning")  # TF's notes on tf.layers
 
 _rng = np.random.RandomState(11)
 X_IMG = _rng.randn(4, 8, 8, 3).astype(np.float32)
