@@ -75,28 +75,25 @@ def _shape_tensor(shape):
     return convert_to_tensor(shape, dtype=dtypes.int32, name="shape")
 
 
-def random_normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
+def _scaled_normal(op_type, default_name, shape, mean, stddev, dtype, seed, name):
+    """``sample * stddev + mean`` under TF's names (``<name>/mul``, ``<name>``)."""
     dtype = dtypes.as_dtype(dtype)
-    with ops.name_scope(name, "random_normal", [shape, mean, stddev]) as scope:
+    with ops.name_scope(name, default_name, [shape, mean, stddev]) as scope:
         shape_t = _shape_tensor(shape)
         mean_t = convert_to_tensor(mean, dtype=dtype, name="mean")
         std_t = convert_to_tensor(stddev, dtype=dtype, name="stddev")
         s1, s2 = get_seed(seed)
-        rnd = apply_op("RandomStandardNormal", shape=shape_t, dtype=dtype, seed=s1 or 0, seed2=s2 or 0)
+        rnd = apply_op(op_type, shape=shape_t, dtype=dtype, seed=s1 or 0, seed2=s2 or 0)
         mul = apply_op("Mul", name="mul", x=rnd, y=std_t)
         return apply_op("AddV2", name=scope, x=mul, y=mean_t)
+
+
+def random_normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
+    return _scaled_normal("RandomStandardNormal", "random_normal", shape, mean, stddev, dtype, seed, name)
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
-    dtype = dtypes.as_dtype(dtype)
-    with ops.name_scope(name, "truncated_normal", [shape, mean, stddev]) as scope:
-        shape_t = _shape_tensor(shape)
-        mean_t = convert_to_tensor(mean, dtype=dtype, name="mean")
-        std_t = convert_to_tensor(stddev, dtype=dtype, name="stddev")
-        s1, s2 = get_seed(seed)
-        rnd = apply_op("TruncatedNormal", shape=shape_t, dtype=dtype, seed=s1 or 0, seed2=s2 or 0)
-        mul = apply_op("Mul", name="mul", x=rnd, y=std_t)
-        return apply_op("AddV2", name=scope, x=mul, y=mean_t)
+    return _scaled_normal("TruncatedNormal", "truncated_normal", shape, mean, stddev, dtype, seed, name)
 
 
 def random_uniform(shape, minval=0, maxval=None, dtype=dtypes.float32, seed=None, name=None):
