@@ -373,6 +373,9 @@ def _matmul_kernel(a, b, *, transpose_a, transpose_b):
     b = b.T if transpose_b else b
     if a.shape[1] != b.shape[0]:
         raise _err(f"Matrix size-incompatible: In[0]: {list(a.shape)}, In[1]: {list(b.shape)}")
+    if transpose_b and not transpose_a and a.shape[0] < 128 <= 4 * a.shape[1]:
+        # few rows times a transposed operand (an RNN's input gradient): OpenBLAS is ~1.5x faster on (b a^T)^T
+        return np.ascontiguousarray(np.matmul(b.T, a.T).T)
     return np.matmul(a, b)
 
 
