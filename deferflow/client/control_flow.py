@@ -14,6 +14,7 @@ one step of an ordinary ``Plan``, so ``Session.run`` and ``make_callable`` run i
 """
 import functools
 import heapq
+import operator
 
 import numpy as np
 
@@ -333,7 +334,7 @@ def compile_plan(graph, ops, fetch_tensors, target_ops, feed_tensors, state, ses
         for s, i in last.items():
             if s not in protected:
                 frees[i].append(s)
-        b.steps = [(fn, ins, out, check, tuple(free), op) for (fn, ins, out, check, _, op), free in zip(steps, frees)]
+        b.steps = [_step(fn, ins, out, check, free, op) for (fn, ins, out, check, _, op), free in zip(steps, frees)]
         n = len(slots)
         ext_slots = [slots[k] for k in b.ext]
         run_steps = _run_steps
@@ -464,30 +465,35 @@ def _with_token(fn, n_outputs):
     return run
 
 
+def _step(fn, ins, out, check, free, op):
+    """A step as the loop below runs it: inputs fetched by index (one), itemgetter (several) or not at all."""
+    n = len(ins)
+    get = ins[0] if n == 1 else (operator.itemgetter(*ins) if n > 1 else None)
+    dead = DEAD if type(out) is int else (tuple([DEAD] * len(out)) if out is not None else None)
+    return fn, get, n, out, check, dead, tuple(free), op
+
+
 def _run_steps(steps, vals):
-    step = None
+    op = None
     try:
-        for step in steps:
-            fn, ins, out, check, free, _ = step
-            args = [vals[i] for i in ins]
-            if check and DEAD in args:
-                if type(out) is int:
-                    vals[out] = DEAD
-                elif out is not None:
-                    for s in out:
-                        vals[s] = DEAD
-            elif type(out) is int:
-                vals[out] = fn(*args)
-            elif out is None:
-                fn(*args)
+        for fn, get, n, out, check, dead, free, op in steps:
+            if n == 1:
+                a = vals[get]
+                r = dead if check and a is DEAD else fn(a)
+            elif n:
+                args = get(vals)
+                r = dead if check and DEAD in args else fn(*args)
             else:
-                for s, v in zip(out, fn(*args)):
+                r = fn()
+            if type(out) is int:
+                vals[out] = r
+            elif out is not None:
+                for s, v in zip(out, r):
                     vals[s] = v
             if free:
                 for s in free:
                     vals[s] = None
     except errors.OpError as e:
-        op = step[5] if step is not None else None
         if e.op is None and op is not None:
             msg = e.message if "[[{{node" in e.message else e.message + _node(op)
             raise type(e)(None, op, msg) from None
@@ -495,6 +501,5 @@ def _run_steps(steps, vals):
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except Exception as e:
-        op = step[5]
         raise errors.InvalidArgumentError(
             None, op, f"{op._type} op '{op._name}' failed: {type(e).__name__}: {e}{_node(op)}") from e
