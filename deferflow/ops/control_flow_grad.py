@@ -473,7 +473,6 @@ def gradients(ys, xs, grad_ys, stop_gradient_ops, mode):
     is_trainable = gradients_lib._is_trainable
     to_ops = [y.op for y in ys]
     from_ops = [x.op for x in xs]
-    xs_set = set(xs)
     reached = set()
     queue = collections.deque(from_ops)
     while queue:

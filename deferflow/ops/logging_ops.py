@@ -168,7 +168,7 @@ def Assert_(condition, data, summarize=None, name=None):  # noqa: N802
     it fails (TF's ``AssertGuard``).
     """
     from deferflow.ops import control_flow_ops
-    with ops.name_scope(name, "Assert", [condition, data]) as scope:
+    with ops.name_scope(name, "Assert", [condition, data]):
         xs = [ops.convert_to_tensor(x) for x in data]
         if all(x.dtype.base_dtype in (dtypes.string, dtypes.int32) for x in xs):
             return _assert_op(condition, xs, summarize, "Assert")
@@ -177,7 +177,6 @@ def Assert_(condition, data, summarize=None, name=None):  # noqa: N802
         def true_assert():
             return _assert_op(condition, xs, summarize, "Assert")
         guarded = control_flow_ops.cond(condition, control_flow_ops.no_op, true_assert, name="AssertGuard")
-        del scope
         return guarded.op
 
 

@@ -3,7 +3,6 @@ trains and fine-tunes here; graphs with loops and conds written here run and dif
 import os
 
 import numpy as np
-import pytest
 
 import deferflow as tf
 
