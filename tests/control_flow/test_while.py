@@ -177,9 +177,10 @@ def test_inner_loop_tensors_are_not_fetchable():
             s.run(inner)
 
 
-def test_infinite_loop_can_be_interrupted():
-    x = tf.placeholder(tf.int32, [])
-    r = tf.while_loop(lambda i: i >= 0, lambda i: i + 1, [x])  # never ends for x >= 0
+def test_infinite_loop_in_an_imported_graph_can_be_interrupted():
+    with tf.Graph().as_default() as g:
+        tf.while_loop(lambda i: i >= 0, lambda i: i + 1, [tf.placeholder(tf.int32, [], name="x")])  # endless for x >= 0
+    x, r = tf.import_graph_def(g.as_graph_def(), name="", return_elements=["x:0", "while/Exit:0"])
     timer = threading.Timer(0.3, _thread.interrupt_main)
     with tf.Session() as s:
         t0 = time.time()
