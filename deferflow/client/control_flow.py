@@ -493,13 +493,7 @@ def _run_steps(steps, vals):
             if free:
                 for s in free:
                     vals[s] = None
-    except errors.OpError as e:
-        if e.op is None and op is not None:
-            msg = e.message if "[[{{node" in e.message else e.message + _node(op)
-            raise type(e)(None, op, msg) from None
-        raise
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except Exception as e:
-        raise errors.InvalidArgumentError(
-            None, op, f"{op._type} op '{op._name}' failed: {type(e).__name__}: {e}{_node(op)}") from e
+        raise executor.kernel_error(op, e) from e

@@ -221,6 +221,19 @@ def _node_suffix(op):
     return f"\n\t [[{{{{node {op._name}}}}}]]"
 
 
+def kernel_error(op, e):
+    """The exception to raise for ``e`` from ``op``'s kernel: TF's class, naming the node."""
+    if op is None:
+        return e if isinstance(e, errors.OpError) else errors.InternalError(None, None, f"{type(e).__name__}: {e}")
+    if isinstance(e, errors.OpError):
+        if e.op is not None:
+            return e
+        msg = e.message if "[[{{node" in e.message else e.message + _node_suffix(op)
+        return type(e)(None, op, msg)
+    return errors.InvalidArgumentError(
+        None, op, f"{op._type} op '{op._name}' failed: {type(e).__name__}: {e}{_node_suffix(op)}")
+
+
 def run_plan(plan, feed_values):
     vals = [None] * plan.n_slots
     for s, v in zip(plan.feed_slots, feed_values):
@@ -240,16 +253,8 @@ def run_plan(plan, feed_values):
             if free:
                 for s in free:
                     vals[s] = None
-    except errors.OpError as e:
-        op = step[4] if step is not None else None
-        if e.op is None and op is not None:
-            msg = e.message if "[[{{node" in e.message else e.message + _node_suffix(op)
-            raise type(e)(None, op, msg) from None
-        raise
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except Exception as e:
-        op = step[4]
-        raise errors.InvalidArgumentError(
-            None, op, f"{op._type} op '{op._name}' failed: {type(e).__name__}: {e}{_node_suffix(op)}") from e
+        raise kernel_error(step[4] if step is not None else None, e) from e
     return [vals[s] for s in plan.fetch_slots]
