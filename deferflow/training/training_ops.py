@@ -2,11 +2,8 @@
 their values (state is never mutated in place: new arrays are computed, then ``ref.set``).
 
 The arithmetic follows TF's CPU functors term by term, in the variable's dtype, so float32 results track
-TensorFlow's. Large updates run in cache-sized chunks on two threads (NumPy releases the GIL in ufuncs).
+TensorFlow's. Large updates run in cache-sized chunks.
 """
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from deferflow.framework import errors, op_registry
@@ -16,39 +13,22 @@ define = op_registry.define
 _T = ("T: {float, double, int32, uint8, int16, int8, complex64, int64, qint8, quint8, qint32, bfloat16, qint16, "
       "quint16, uint16, complex128, half, uint32, uint64}")
 
-_CHUNK = 1 << 16  # elements per chunk: the chunk's float32 operands stay in L2
-_PARALLEL_MIN = 1 << 17
-_pool = None
-
-
-def _workers():
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max(1, min(2, os.cpu_count() or 1)), thread_name_prefix="deferflow-apply")
-    return _pool
+_CHUNK = 1 << 16  # elements per chunk: the chunk's float32 operands and temporaries stay in L2
 
 
 def _run_chunked(fn, ins, n_out):
-    """Applies ``fn(*in_chunks, *out_chunks)`` over flat chunks of same-shaped arrays; returns the outputs."""
+    """Applies ``fn(*in_chunks, *out_chunks)`` over flat chunks of same-shaped arrays; returns the outputs.
+
+    Single-threaded on purpose: a second Python thread competes with OpenBLAS's spinning workers and
+    measured slower in whole training steps."""
     shape = ins[0].shape
     flat = [np.ascontiguousarray(a).reshape(-1) for a in ins]
     outs = [np.empty(shape, flat[0].dtype) for _ in range(n_out)]
     oflat = [o.reshape(-1) for o in outs]
     n = flat[0].size
-    if n < _PARALLEL_MIN:
-        fn(*flat, *oflat)
-        return outs
-    bounds = list(range(0, n, _CHUNK)) + [n]
-    spans = list(zip(bounds[:-1], bounds[1:]))
-    half = (len(spans) + 1) // 2
-
-    def work(part):
-        for a, b in part:
-            fn(*(f[a:b] for f in flat), *(o[a:b] for o in oflat))
-    futures = [_workers().submit(work, spans[half:])]
-    work(spans[:half])
-    for f in futures:
-        f.result()
+    for a in range(0, max(n, 1), _CHUNK):
+        b = min(a + _CHUNK, n)
+        fn(*(f[a:b] for f in flat), *(o[a:b] for o in oflat))
     return outs
 
 
