@@ -321,26 +321,24 @@ def select(condition, x, y, name=None):
     return apply_op("Select", name=name or "Select", condition=condition, t=x, e=y)
 
 
-def where(condition, x=None, y=None, name=None):
-    """``tf.where`` (TF1): indices of true elements, or an elementwise ``Select``."""
+def _where(select_type, condition, x, y, name):
     if x is None and y is None:
         with ops.name_scope(name, "Where", [condition]) as scope:
             condition = convert_to_tensor(condition, preferred_dtype=dtypes.bool, name="condition")
             return apply_op("Where", name=scope, input=condition)
     if x is None or y is None:
         raise ValueError("x and y must both be non-None or both be None.")
-    return apply_op("Select", name=name or "Select", condition=condition, t=x, e=y)
+    return apply_op(select_type, name=name or select_type, condition=condition, t=x, e=y)
+
+
+def where(condition, x=None, y=None, name=None):
+    """``tf.where`` (TF1): indices of true elements, or an elementwise ``Select``."""
+    return _where("Select", condition, x, y, name)
 
 
 def where_v2(condition, x=None, y=None, name=None):
     """``tf.where_v2``: like ``where`` but broadcasting (``SelectV2``)."""
-    if x is None and y is None:
-        with ops.name_scope(name, "Where", [condition]) as scope:
-            condition = convert_to_tensor(condition, preferred_dtype=dtypes.bool, name="condition")
-            return apply_op("Where", name=scope, input=condition)
-    if x is None or y is None:
-        raise ValueError("x and y must both be non-None or both be None.")
-    return apply_op("SelectV2", name=name or "SelectV2", condition=condition, t=x, e=y)
+    return _where("SelectV2", condition, x, y, name)
 
 
 # ---- matmul ------------------------------------------------------------------------------------------
