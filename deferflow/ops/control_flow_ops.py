@@ -648,6 +648,20 @@ def _unpack_if_singleton(res):
     return res
 
 
+def _build_branch(pred, pivot, branch, fn, fn_name):
+    """Builds one branch of a cond in its own CondContext; returns (context, fn's result, exit tensors)."""
+    context = CondContext(pred, pivot, branch=branch)
+    try:
+        context.Enter()
+        orig, res = context.BuildCondBranch(fn)
+        if orig is None:
+            raise ValueError(f"'{fn_name}' must have a return value.")
+        context.ExitResult(res)
+    finally:
+        context.Exit()
+    return context, orig, res
+
+
 def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, fn2=None):
     """``tf.cond``: ``true_fn()`` if ``pred`` else ``false_fn()``, as Switch/Merge dataflow.
 
@@ -674,24 +688,8 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
         pivot_2 = _Identity(p_2, name="switch_f")
         pred = _Identity(pred, name="pred_id")
 
-        context_t = CondContext(pred, pivot_1, branch=1)
-        try:
-            context_t.Enter()
-            orig_res_t, res_t = context_t.BuildCondBranch(true_fn)
-            if orig_res_t is None:
-                raise ValueError("'true_fn' must have a return value.")
-            context_t.ExitResult(res_t)
-        finally:
-            context_t.Exit()
-        context_f = CondContext(pred, pivot_2, branch=0)
-        try:
-            context_f.Enter()
-            orig_res_f, res_f = context_f.BuildCondBranch(false_fn)
-            if orig_res_f is None:
-                raise ValueError("'false_fn' must have a return value.")
-            context_f.ExitResult(res_f)
-        finally:
-            context_f.Exit()
+        context_t, orig_res_t, res_t = _build_branch(pred, pivot_1, 1, true_fn, "true_fn")
+        context_f, orig_res_f, res_f = _build_branch(pred, pivot_2, 0, false_fn, "false_fn")
 
         if not strict:
             orig_res_t = _unpack_if_singleton(orig_res_t)
