@@ -4,6 +4,7 @@ A plan is plain data â€” ordered steps of (kernel, input slots, output slots) â€
 (graph version, fetches, feeds, targets) and a repeated ``Session.run`` pays only for kernels.
 """
 import functools
+import sys
 
 import numpy as np
 
@@ -34,6 +35,37 @@ class Ref:
 
     def is_initialized(self):
         return self.key in self.store
+
+    def exclusive(self):
+        """The writable array behind the variable's value, or None unless the session state is the only
+        holder of it. Optimizer kernels then update it in place, as TensorFlow's ``Apply*`` kernels update
+        the variable's buffer, instead of copying it every step. Anything else referring to the value (a
+        value still held by a running step, a view of it, the caller's array handed to ``load``/``assign``,
+        a memory-mapped restore) shows in the reference counts, and the update then goes to a copy."""
+        counts = self._counts()
+        if counts is None or counts[:2] != _EXCLUSIVE_COUNTS:
+            return None
+        return counts[2]
+
+    def _counts(self):
+        value = self.store.get(self.key)
+        base = getattr(value, "base", None)
+        if (type(base) is not np.ndarray or not base.flags.writeable or not base.flags.c_contiguous
+                or not value.flags.c_contiguous or base.dtype != value.dtype or base.size != value.size
+                or base.ctypes.data != value.ctypes.data):
+            return None
+        return sys.getrefcount(value), sys.getrefcount(base), base
+
+
+def _exclusive_counts():
+    """Reference counts ``Ref._counts`` sees for a value nothing else holds (measured, not assumed, so
+    interpreter versions that count differently agree with themselves)."""
+    ref = Ref({}, 0, "", np.float32)
+    ref.set(np.zeros(1, np.float32))
+    return ref._counts()[:2]
+
+
+_EXCLUSIVE_COUNTS = _exclusive_counts()
 
 
 class SessionState:

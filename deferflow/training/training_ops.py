@@ -1,8 +1,11 @@
-"""TF's ``Apply*`` optimizer update ops. Each takes the variable and its slots as ref inputs and replaces
-their values (state is never mutated in place: new arrays are computed, then ``ref.set``).
+"""TF's ``Apply*`` optimizer update ops. Each takes the variable and its slots as ref inputs and updates
+their values in place when the session state is their only holder (``Ref.exclusive``), as TensorFlow's
+kernels update the variables' buffers; otherwise (first update after an ``assign`` of a caller's array, a
+memory-mapped restore, a value some other op of the step still holds) the update goes to fresh copies that
+then replace the values.
 
 The arithmetic follows TF's CPU functors term by term, in the variable's dtype, so float32 results track
-TensorFlow's. Large updates run in cache-sized chunks.
+TensorFlow's. Updates run in cache-sized chunks with small scratch buffers.
 """
 import numpy as np
 
@@ -13,30 +16,40 @@ define = op_registry.define
 _T = ("T: {float, double, int32, uint8, int16, int8, complex64, int64, qint8, quint8, qint32, bfloat16, qint16, "
       "quint16, uint16, complex128, half, uint32, uint64}")
 
-_CHUNK = 1 << 16  # elements per chunk: the chunk's float32 operands and temporaries stay in L2
+_CHUNK = 1 << 15  # elements per chunk: the chunk's float32 operands and temporaries stay in L2
 
 
-def _run_chunked(fn, ins, n_out):
-    """Applies ``fn(*in_chunks, *out_chunks)`` over flat chunks of same-shaped arrays; returns the outputs.
-
-    Single-threaded on purpose: a second Python thread competes with OpenBLAS's spinning workers and
-    measured slower in whole training steps."""
-    shape = ins[0].shape
-    flat = [np.ascontiguousarray(a).reshape(-1) for a in ins]
-    outs = [np.empty(shape, flat[0].dtype) for _ in range(n_out)]
-    oflat = [o.reshape(-1) for o in outs]
-    n = flat[0].size
-    for a in range(0, max(n, 1), _CHUNK):
-        b = min(a + _CHUNK, n)
-        fn(*(f[a:b] for f in flat), *(o[a:b] for o in oflat))
-    return outs
-
-
-def _check(name, var, grad, *slots):
-    for what, a in (("grad", grad),) + tuple(slots):
+def _check(var, grad, *slots):
+    for what, a in (("grad", grad),) + slots:
         if a.shape != var.shape:
             raise errors.InvalidArgumentError(None, None, f"var and {what} do not have the same shape"
                                               f"{list(var.shape)} {list(a.shape)}")
+
+
+def _update(refs, slot_names, grad, fn, n_tmp=1):
+    """Runs ``fn(*state_chunks, grad_chunk, *tmp_chunks)`` over flat chunks; ``fn`` updates the state
+    chunks (variable first, then its slots) in place. Returns the variable's ref."""
+    states, fresh = [], []
+    for ref in refs:
+        array = ref.exclusive()
+        if array is None:
+            array = np.array(ref.get(), order="C")  # a private copy to update, then publish
+            fresh.append((ref, array))
+        states.append(array)
+    var = states[0]
+    grad = np.asarray(grad)
+    _check(var, grad, *zip(slot_names, states[1:]))
+    flat = [a.reshape(-1) for a in states]
+    g = np.ascontiguousarray(grad, dtype=var.dtype).reshape(-1)
+    n = var.size
+    step = min(n, _CHUNK)
+    tmps = [np.empty(step, var.dtype) for _ in range(n_tmp)]
+    for a in range(0, n, step):
+        b = min(a + step, n)
+        fn(*(f[a:b] for f in flat), g[a:b], *(t[:b - a] for t in tmps))
+    for ref, array in fresh:
+        ref.set(array)
+    return refs[0]
 
 
 def _scalar(x, dtype, name):
@@ -59,16 +72,12 @@ lookup_error_gradient(ApplyGradientDescent)  # TF registers no gradient for upda
 
 @ApplyGradientDescent.kernel
 def _apply_gradient_descent(var_ref, alpha, delta):
-    var, = _ref_values(var_ref)
-    _check("ApplyGradientDescent", var, delta)
-    a = _scalar(alpha, var.dtype, "alpha")
+    a = _scalar(alpha, np.dtype(var_ref.dtype), "alpha")
 
-    def fn(v, d, out):
-        np.multiply(d, a, out=out)
-        np.subtract(v, out, out=out)
-    out, = _run_chunked(fn, [var, delta], 1)
-    var_ref.set(out)
-    return var_ref
+    def fn(w, d, t):  # var -= delta * alpha
+        np.multiply(d, a, out=t)
+        w -= t
+    return _update([var_ref], [], delta, fn)
 
 
 # ---- ApplyMomentum -------------------------------------------------------------------------
@@ -80,24 +89,21 @@ lookup_error_gradient(ApplyMomentum)  # TF registers no gradient for update ops
 
 @ApplyMomentum.kernel
 def _apply_momentum(var_ref, accum_ref, lr, grad, momentum, *, use_nesterov):
-    var, accum = _ref_values(var_ref, accum_ref)
-    _check("ApplyMomentum", var, grad, ("accum", accum))
-    lr_, mom = _scalar(lr, var.dtype, "lr"), _scalar(momentum, var.dtype, "momentum")
+    dt = np.dtype(var_ref.dtype)
+    lr_, mom = _scalar(lr, dt, "lr"), _scalar(momentum, dt, "momentum")
 
-    def fn(v, acc, g, out_v, out_acc):
-        np.multiply(acc, mom, out=out_acc)
-        out_acc += g
+    def fn(w, acc, g, t, t2):
+        acc *= mom  # accum = accum * momentum + grad
+        acc += g
         if use_nesterov:  # var -= grad * lr + accum * momentum * lr
-            np.multiply(out_acc, mom, out=out_v)
-            out_v *= lr_
-            out_v += g * lr_
-        else:
-            np.multiply(out_acc, lr_, out=out_v)
-        np.subtract(v, out_v, out=out_v)
-    new_var, new_acc = _run_chunked(fn, [var, accum, grad], 2)
-    accum_ref.set(new_acc)
-    var_ref.set(new_var)
-    return var_ref
+            np.multiply(acc, mom, out=t)
+            t *= lr_
+            np.multiply(g, lr_, out=t2)
+            t += t2
+        else:  # var -= accum * lr
+            np.multiply(acc, lr_, out=t)
+        w -= t
+    return _update([var_ref, accum_ref], ["accum"], grad, fn, 2)
 
 
 # ---- ApplyAdam -----------------------------------------------------------------------------
@@ -111,9 +117,7 @@ lookup_error_gradient(ApplyAdam)  # TF registers no gradient for update ops
 @ApplyAdam.kernel
 def _apply_adam(var_ref, m_ref, v_ref, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad, *,
                 use_nesterov):
-    var, m, v = _ref_values(var_ref, m_ref, v_ref)
-    _check("ApplyAdam", var, grad, ("m", m), ("v", v))
-    dt = var.dtype
+    dt = np.dtype(var_ref.dtype)
     b1p, b2p, lr_, b1, b2, eps = (_scalar(x, dt, n) for x, n in (
         (beta1_power, "beta1_power"), (beta2_power, "beta2_power"), (lr, "lr"), (beta1, "beta1"),
         (beta2, "beta2"), (epsilon, "epsilon")))
@@ -121,29 +125,26 @@ def _apply_adam(var_ref, m_ref, v_ref, beta1_power, beta2_power, lr, beta1, beta
     alpha = lr_ * np.sqrt(one - b2p) / (one - b1p)
     c1, c2 = one - b1, one - b2
 
-    def fn(w, m0, v0, g, out_w, out_m, out_v):
-        np.subtract(g, m0, out=out_m)  # m += (g - m) * (1 - beta1)
-        out_m *= c1
-        out_m += m0
-        np.multiply(g, g, out=out_v)  # v += (g^2 - v) * (1 - beta2)
-        out_v -= v0
-        out_v *= c2
-        out_v += v0
+    def fn(w, m, v, g, t, t2):
+        np.subtract(g, m, out=t)  # m += (g - m) * (1 - beta1)
+        t *= c1
+        m += t
+        np.multiply(g, g, out=t)  # v += (g^2 - v) * (1 - beta2)
+        t -= v
+        t *= c2
+        v += t
         if use_nesterov:  # var -= ((g * (1 - beta1) + beta1 * m) * alpha) / (sqrt(v) + eps)
-            np.multiply(out_m, b1, out=out_w)
-            out_w += g * c1
-            out_w *= alpha
+            np.multiply(m, b1, out=t)
+            np.multiply(g, c1, out=t2)
+            t += t2
+            t *= alpha
         else:  # var -= (m * alpha) / (sqrt(v) + eps)
-            np.multiply(out_m, alpha, out=out_w)
-        den = np.sqrt(out_v)
-        den += eps
-        out_w /= den
-        np.subtract(w, out_w, out=out_w)
-    new_var, new_m, new_v = _run_chunked(fn, [var, m, v, grad], 3)
-    m_ref.set(new_m)
-    v_ref.set(new_v)
-    var_ref.set(new_var)
-    return var_ref
+            np.multiply(m, alpha, out=t)
+        np.sqrt(v, out=t2)
+        t2 += eps
+        t /= t2
+        w -= t
+    return _update([var_ref, m_ref, v_ref], ["m", "v"], grad, fn, 2)
 
 
 # ---- ApplyAdagrad --------------------------------------------------------------------------
@@ -155,24 +156,17 @@ lookup_error_gradient(ApplyAdagrad)  # TF registers no gradient for update ops
 
 @ApplyAdagrad.kernel
 def _apply_adagrad(var_ref, accum_ref, lr, grad, *, update_slots):
-    var, accum = _ref_values(var_ref, accum_ref)
-    _check("ApplyAdagrad", var, grad, ("accum", accum))
-    lr_ = _scalar(lr, var.dtype, "lr")
+    lr_ = _scalar(lr, np.dtype(var_ref.dtype), "lr")
 
-    def fn(w, acc, g, out_w, out_acc):
+    def fn(w, acc, g, t):
         if update_slots:  # accum += g^2
-            np.multiply(g, g, out=out_acc)
-            out_acc += acc
-        else:
-            out_acc[...] = acc
-        np.sqrt(out_acc, out=out_w)  # var -= lr * g * rsqrt(accum)
-        np.divide(g, out_w, out=out_w)
-        out_w *= lr_
-        np.subtract(w, out_w, out=out_w)
-    new_var, new_acc = _run_chunked(fn, [var, accum, grad], 2)
-    accum_ref.set(new_acc)
-    var_ref.set(new_var)
-    return var_ref
+            np.multiply(g, g, out=t)
+            acc += t
+        np.sqrt(acc, out=t)  # var -= lr * g * rsqrt(accum)
+        np.divide(g, t, out=t)
+        t *= lr_
+        w -= t
+    return _update([var_ref, accum_ref], ["accum"], grad, fn)
 
 
 # ---- ApplyRMSProp / ApplyCenteredRMSProp ---------------------------------------------------
@@ -184,29 +178,24 @@ lookup_error_gradient(ApplyRMSProp)  # TF registers no gradient for update ops
 
 @ApplyRMSProp.kernel
 def _apply_rms_prop(var_ref, ms_ref, mom_ref, lr, rho, momentum, epsilon, grad):
-    var, ms, mom = _ref_values(var_ref, ms_ref, mom_ref)
-    _check("ApplyRMSProp", var, grad, ("ms", ms), ("mom", mom))
-    dt = var.dtype
+    dt = np.dtype(var_ref.dtype)
     lr_, rho_, mo, eps = (_scalar(x, dt, n) for x, n in ((lr, "lr"), (rho, "rho"), (momentum, "momentum"),
                                                           (epsilon, "epsilon")))
     c = dt.type(1) - rho_
 
-    def fn(w, ms0, mom0, g, out_w, out_ms, out_mom):
-        np.multiply(g, g, out=out_ms)  # ms += (g^2 - ms) * (1 - rho)
-        out_ms -= ms0
-        out_ms *= c
-        out_ms += ms0
-        np.add(out_ms, eps, out=out_w)  # mom = mom * momentum + (g * lr) / sqrt(ms + eps)
-        np.sqrt(out_w, out=out_w)
-        np.multiply(g, lr_, out=out_mom)
-        out_mom /= out_w
-        out_mom += mom0 * mo
-        np.subtract(w, out_mom, out=out_w)
-    new_var, new_ms, new_mom = _run_chunked(fn, [var, ms, mom, grad], 3)
-    ms_ref.set(new_ms)
-    mom_ref.set(new_mom)
-    var_ref.set(new_var)
-    return var_ref
+    def fn(w, ms, mom, g, t, t2):
+        np.multiply(g, g, out=t)  # ms += (g^2 - ms) * (1 - rho)
+        t -= ms
+        t *= c
+        ms += t
+        np.add(ms, eps, out=t)  # mom = mom * momentum + (g * lr) / sqrt(ms + eps)
+        np.sqrt(t, out=t)
+        np.multiply(g, lr_, out=t2)
+        t2 /= t
+        mom *= mo
+        mom += t2
+        w -= mom
+    return _update([var_ref, ms_ref, mom_ref], ["ms", "mom"], grad, fn, 2)
 
 
 ApplyCenteredRMSProp = define("ApplyCenteredRMSProp", "var: Ref(T), mg: Ref(T), ms: Ref(T), mom: Ref(T), lr: T, "
@@ -218,35 +207,29 @@ lookup_error_gradient(ApplyCenteredRMSProp)  # TF registers no gradient for upda
 
 @ApplyCenteredRMSProp.kernel
 def _apply_centered_rms_prop(var_ref, mg_ref, ms_ref, mom_ref, lr, rho, momentum, epsilon, grad):
-    var, mg, ms, mom = _ref_values(var_ref, mg_ref, ms_ref, mom_ref)
-    _check("ApplyCenteredRMSProp", var, grad, ("mg", mg), ("ms", ms), ("mom", mom))
-    dt = var.dtype
+    dt = np.dtype(var_ref.dtype)
     lr_, rho_, mo, eps = (_scalar(x, dt, n) for x, n in ((lr, "lr"), (rho, "rho"), (momentum, "momentum"),
                                                           (epsilon, "epsilon")))
     c = dt.type(1) - rho_
 
-    def fn(w, mg0, ms0, mom0, g, out_w, out_mg, out_ms, out_mom):
-        np.multiply(g, g, out=out_ms)  # ms += (g^2 - ms) * (1 - rho)
-        out_ms -= ms0
-        out_ms *= c
-        out_ms += ms0
-        np.subtract(g, mg0, out=out_mg)  # mg += (g - mg) * (1 - rho)
-        out_mg *= c
-        out_mg += mg0
-        np.multiply(out_mg, out_mg, out=out_w)  # denom = (ms - mg^2) + eps
-        np.subtract(out_ms, out_w, out=out_w)
-        out_w += eps
-        np.sqrt(out_w, out=out_w)
-        np.multiply(g, lr_, out=out_mom)  # mom = mom * momentum + (g * lr) / sqrt(denom)
-        out_mom /= out_w
-        out_mom += mom0 * mo
-        np.subtract(w, out_mom, out=out_w)
-    new_var, new_mg, new_ms, new_mom = _run_chunked(fn, [var, mg, ms, mom, grad], 4)
-    mg_ref.set(new_mg)
-    ms_ref.set(new_ms)
-    mom_ref.set(new_mom)
-    var_ref.set(new_var)
-    return var_ref
+    def fn(w, mg, ms, mom, g, t, t2):
+        np.multiply(g, g, out=t)  # ms += (g^2 - ms) * (1 - rho)
+        t -= ms
+        t *= c
+        ms += t
+        np.subtract(g, mg, out=t)  # mg += (g - mg) * (1 - rho)
+        t *= c
+        mg += t
+        np.multiply(mg, mg, out=t)  # denom = (ms - mg^2) + eps
+        np.subtract(ms, t, out=t)
+        t += eps
+        np.sqrt(t, out=t)
+        np.multiply(g, lr_, out=t2)  # mom = mom * momentum + (g * lr) / sqrt(denom)
+        t2 /= t
+        mom *= mo
+        mom += t2
+        w -= mom
+    return _update([var_ref, mg_ref, ms_ref, mom_ref], ["mg", "ms", "mom"], grad, fn, 2)
 
 
 # ---- ApplyAdadelta -------------------------------------------------------------------------
@@ -258,38 +241,34 @@ lookup_error_gradient(ApplyAdadelta)  # TF registers no gradient for update ops
 
 @ApplyAdadelta.kernel
 def _apply_adadelta(var_ref, accum_ref, accum_update_ref, lr, rho, epsilon, grad):
-    var, accum, accum_update = _ref_values(var_ref, accum_ref, accum_update_ref)
-    _check("ApplyAdadelta", var, grad, ("accum", accum), ("accum_update", accum_update))
-    dt = var.dtype
+    dt = np.dtype(var_ref.dtype)
     lr_, rho_, eps = (_scalar(x, dt, n) for x, n in ((lr, "lr"), (rho, "rho"), (epsilon, "epsilon")))
     c = dt.type(1) - rho_
 
-    def fn(w, acc0, upd0, g, out_w, out_acc, out_upd):
-        np.multiply(g, g, out=out_acc)  # accum = accum * rho + g^2 * (1 - rho)
-        out_acc *= c
-        out_acc += acc0 * rho_
-        update = upd0 + eps  # update = sqrt(accum_update + eps) * rsqrt(accum + eps) * g
-        np.sqrt(update, out=update)
-        np.add(out_acc, eps, out=out_w)
-        np.sqrt(out_w, out=out_w)
-        update /= out_w
-        update *= g
-        np.multiply(update, lr_, out=out_w)  # var -= update * lr
-        np.subtract(w, out_w, out=out_w)
-        np.multiply(update, update, out=out_upd)  # accum_update = accum_update * rho + update^2 * (1 - rho)
-        out_upd *= c
-        out_upd += upd0 * rho_
-    new_var, new_acc, new_upd = _run_chunked(fn, [var, accum, accum_update, grad], 3)
-    accum_ref.set(new_acc)
-    accum_update_ref.set(new_upd)
-    var_ref.set(new_var)
-    return var_ref
+    def fn(w, acc, upd, g, t, t2):
+        np.multiply(g, g, out=t)  # accum = accum * rho + g^2 * (1 - rho)
+        t *= c
+        acc *= rho_
+        acc += t
+        np.add(upd, eps, out=t)  # update = sqrt(accum_update + eps) * rsqrt(accum + eps) * g
+        np.sqrt(t, out=t)
+        np.add(acc, eps, out=t2)
+        np.sqrt(t2, out=t2)
+        t /= t2
+        t *= g
+        np.multiply(t, lr_, out=t2)  # var -= update * lr
+        w -= t2
+        np.multiply(t, t, out=t2)  # accum_update = accum_update * rho + update^2 * (1 - rho)
+        t2 *= c
+        upd *= rho_
+        upd += t2
+    return _update([var_ref, accum_ref, accum_update_ref], ["accum", "accum_update"], grad, fn, 2)
 
 
 # ---- ApplyFtrl / ApplyFtrlV2 ---------------------------------------------------------------
 def _ftrl(var_ref, accum_ref, linear_ref, grad, lr, l1, l2, l2_shrinkage, lr_power, multiply_linear_by_lr):
     var, accum, linear = _ref_values(var_ref, accum_ref, linear_ref)
-    _check("ApplyFtrl", var, grad, ("accum", accum), ("linear", linear))
+    _check(var, grad, ("accum", accum), ("linear", linear))
     dt = var.dtype
     lr_, l1_, l2_, shrink, p = (_scalar(x, dt, n) for x, n in (
         (lr, "lr"), (l1, "l1"), (l2, "l2"), (l2_shrinkage, "l2_shrinkage"), (lr_power, "lr_power")))
