@@ -16,13 +16,16 @@ import numpy as np
 from deferflow.formats import dtypes, tensor_slice
 from deferflow.formats.coding import DecodeError, array_crc32c, crc32c, mask, put_varint, unmask
 from deferflow.formats.errors import CorruptFileError, MissingFileError, UnsupportedFormatError
-from deferflow.formats.fileio import AtomicFile, ensure_parent_dir, fsync_dir
+from deferflow.formats.fileio import AtomicFile, checkpoint_fsync, ensure_parent_dir, fsync_dir, preallocate
 from deferflow.formats.proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto
 from deferflow.formats.proto.types_pb2 import DT_STRING
 from deferflow.formats.table import TableReader, TableWriter
 
-_CHUNK = 16 << 20      # big tensors are written/read in this size, overlapped with checksumming
-_WRITEBACK = 32 << 20   # start an early fdatasync after this many bytes (overlaps disk writeback)
+_CHUNK = 16 << 20      # big tensors are read in this size, overlapped with checksumming
+_PARALLEL = 4 << 20    # tensors this big are checksummed on a worker thread while this one writes them
+_DIRECT = 256 << 10    # tensors this big go from their own memory to the file; smaller ones are gathered
+_STAGE = 1 << 20       # ... into write calls of about this size
+_WRITEBACK = 32 << 20  # with fsync on: start an early fdatasync after this many bytes (overlaps disk writeback)
 HEADER_KEY = b""
 VERSION = 1          # kTensorBundleVersion: what we write, and the newest consumer we are
 MIN_PRODUCER = 0
@@ -66,34 +69,104 @@ def _lengths_crc(lengths, big_endian=False):
     return crc32c(b"".join(np.asarray([n], order + ("u4" if n <= _U32_MAX else "u8")).tobytes()
                            for n in lengths))
 
+def _load_crc32c_nogil():
+    """``crc32c_extend(crc, address, length)`` from the crc32c library google-crc32c wraps, called through
+    ctypes so that the GIL is released while it runs (google_crc32c.extend keeps the GIL for anything but
+    ``bytes``, which would stall the thread writing the same tensor). None if that library is not found."""
+    import ctypes
+    import ctypes.util
+    try:
+        import google_crc32c
+    except ImportError:
+        return None
+    here = os.path.dirname(google_crc32c.__file__)
+    candidates = sorted(glob.glob(os.path.join(here + ".libs", "libcrc32c*.so*"))) + \
+        sorted(glob.glob(os.path.join(here, "libcrc32c*.so*")))
+    system = ctypes.util.find_library("crc32c")
+    if system:
+        candidates.append(system)
+    probe = np.frombuffer(b"123456789", np.uint8)
+    for path in candidates:
+        try:
+            fn = ctypes.CDLL(path).crc32c_extend
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes = [ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t]
+        fn.restype = ctypes.c_uint32
+        if fn(0, probe.ctypes.data, probe.size) == 0xE3069283:  # the CRC32C check value
+            return fn
+    return None
+
+
+_crc32c_nogil = _load_crc32c_nogil()
+
+
+def _flat_crc32c(flat, crc=0):
+    """CRC32C of a contiguous uint8 array, releasing the GIL when the ctypes route is available."""
+    if _crc32c_nogil is not None:
+        return _crc32c_nogil(crc, flat.ctypes.data, flat.size)
+    return array_crc32c(flat, crc)
+
+
+def _write_all(fd, data):
+    """``os.write`` until all of ``data`` (a bytes-like object) is written; no copy is made."""
+    view = memoryview(data).cast("B")
+    done = 0
+    while done < len(view):
+        done += os.write(fd, view[done:])
+
 
 class BundleWriter:
     """Writes a single-shard bundle. ``add``/``add_slice`` tensors, then ``finish()``.
 
     Nothing appears under the final names until ``finish()``: data and index are written to temp
-    files and fsynced; the data is renamed to a name the existing bundle (if any) does not use,
-    and the index rename commits. A save killed at any point leaves the previous bundle readable.
+    files; the data is renamed to a name the existing bundle (if any) does not use, and the index
+    rename commits. A save killed at any point leaves the previous bundle readable. With
+    ``checkpoint_fsync()`` on (``$DEFERFLOW_CHECKPOINT_FSYNC=1``, read when the writer is made) both
+    files and the directory are also fsynced, which makes the bundle survive a power loss.
     """
 
     def __init__(self, prefix):
         self.prefix = os.fspath(prefix)
         ensure_parent_dir(self.prefix)
-        self._data = AtomicFile(data_filename(self.prefix, 0, 1))
+        self._sync = checkpoint_fsync()
+        self._data = AtomicFile(data_filename(self.prefix, 0, 1), buffering=0, sync=self._sync)
+        self._fd = self._data.file.fileno()
+        self._stage = bytearray()  # small tensors gathered into one write
+        self._prealloc = True      # until preallocate() says the file system cannot
         self._offset = 0
         self._entries = {}  # key bytes -> BundleEntryProto
         self._finished = False
-        self._pool = None         # threads for big writes and early writeback, made on first need
+        self._pool = None         # threads for checksums and early writeback, made on first need
         self._writeback = None    # pending fdatasync future
         self._unsynced = 0
 
     def add(self, key, value):
-        """Add tensor ``value`` (array-like; str/bytes/object arrays are DT_STRING) under ``key``."""
+        """Add tensor ``value`` (array-like; str/bytes/object arrays are DT_STRING) under ``key``.
+
+        ``value`` is not used once this returns: the caller may change it.
+        """
         key = _key_bytes(key)
         if key == HEADER_KEY:
             raise ValueError("the empty key is reserved for the bundle header")
         if key in self._entries:
             raise ValueError(f"Adding duplicate key: {_key_str(key)}")
         self._entries[key] = self._write(value)
+
+    def _put(self, data):
+        """Write bytes-like ``data`` after everything before it: staged if small, else straight from its memory."""
+        if len(data) < _DIRECT:
+            self._stage += memoryview(data)  # (not ``+= ndarray``: NumPy would take that as an addition)
+            if len(self._stage) >= _STAGE:
+                self._flush_stage()
+        else:
+            self._flush_stage()
+            _write_all(self._fd, data)
+
+    def _flush_stage(self):
+        if self._stage:
+            _write_all(self._fd, self._stage)
+            self._stage = bytearray()
 
     def _write(self, value):
         if self._finished:
@@ -104,39 +177,48 @@ class BundleWriter:
         entry.shape.SetInParent()  # TensorFlow always sets shape, even for scalars
         for dim in array.shape:
             entry.shape.dim.add(size=dim)
-        out = self._data.file
         if info.enum == DT_STRING:
             elements = _string_elements(array)
             lengths = [len(e) for e in elements]
             crc = _lengths_crc(lengths)
             head = b"".join(put_varint(n) for n in lengths) + mask(crc).to_bytes(4, "little")
             crc = crc32c(head[-4:], crc)
-            out.write(head)
+            self._put(head)
             size = len(head)
             for element in elements:
-                out.write(element)
+                self._put(element)
                 crc = crc32c(element, crc)
                 size += len(element)
         else:
             array = np.ascontiguousarray(array, dtype=info.numpy)  # little-endian, C order
-            data = array.reshape(-1).view(np.uint8).data
-            if array.nbytes >= _CHUNK:  # the write (GIL released) runs beside the checksum
-                written = self._threads().submit(out.write, data)
-                crc = array_crc32c(array)
-                written.result()  # the caller may mutate its array once add() returns
-                self._unsynced += array.nbytes
-                if self._unsynced >= _WRITEBACK and (self._writeback is None or self._writeback.done()):
-                    out.flush()  # start flushing to disk now so the final fsync has little left
-                    self._writeback = self._threads().submit(_fdatasync, out.fileno())
-                    self._unsynced = 0
+            flat = array.reshape(-1).view(np.uint8)
+            size = flat.size
+            if size >= _PARALLEL:
+                self._flush_stage()
+                if self._prealloc:  # reserve the blocks first: the write then runs faster
+                    self._prealloc = preallocate(self._fd, self._offset, size)
+                # The checksum (GIL released) runs on a worker beside the write of the same bytes.
+                pending = self._threads().submit(_flat_crc32c, flat)
+                try:
+                    _write_all(self._fd, flat)
+                finally:
+                    crc = pending.result()  # the caller may change its array once add() returns
+                if self._sync:
+                    self._start_writeback(size)
             else:
-                crc = array_crc32c(array)
-                out.write(data)
-            size = array.nbytes
+                crc = _flat_crc32c(flat)
+                self._put(flat)
         entry.size = size
         entry.crc32c = mask(crc)
         self._offset += size
         return entry
+
+    def _start_writeback(self, size):
+        """With fsync on: start flushing to disk early so that the final fsync has little left."""
+        self._unsynced += size
+        if self._unsynced >= _WRITEBACK and (self._writeback is None or self._writeback.done()):
+            self._writeback = self._threads().submit(_fdatasync, self._fd)
+            self._unsynced = 0
 
     def add_slice(self, full_key, full_shape, extents, value):
         """Add ``value`` as slice ``extents`` ([(start, length)], length -1 = whole dim) of ``full_key``."""
@@ -165,7 +247,7 @@ class BundleWriter:
 
     def _threads(self):
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(2, thread_name_prefix="bundle-writer")
+            self._pool = ThreadPoolExecutor(2 if self._sync else 1, thread_name_prefix="bundle-writer")
         return self._pool
 
     def _stop_threads(self):
@@ -174,16 +256,17 @@ class BundleWriter:
             self._pool = None
 
     def finish(self):
-        """Make the bundle durable and visible under its final names."""
+        """Make the bundle visible under its final names (and durable, with fsync on)."""
         if self._finished:
             raise ValueError("BundleWriter is closed")
         self._finished = True
         self._stop_threads()
         num_shards = _unused_shard_count(self.prefix, 1)
-        index = AtomicFile(index_filename(self.prefix), buffering=-1)
+        index = AtomicFile(index_filename(self.prefix), buffering=-1, sync=self._sync)
         try:
+            self._flush_stage()
             self._data.close_temp()
-            _write_empty_shards(self.prefix, 1, num_shards)
+            _write_empty_shards(self.prefix, 1, num_shards, self._sync)
             write_index(index.file, self._entries, num_shards)
             index.close_temp()
             self._data.commit(sync_dir=False, path=data_filename(self.prefix, 0, num_shards))
@@ -205,7 +288,7 @@ class BundleWriter:
             os.link(data_filename(self.prefix, 0, num_shards), final)
         except OSError:
             return  # no hard links here: keep the (valid, TF-readable) extra-shard layout
-        index = AtomicFile(index_filename(self.prefix), buffering=-1)
+        index = AtomicFile(index_filename(self.prefix), buffering=-1, sync=self._sync)
         try:
             write_index(index.file, self._entries, 1)
             index.close_temp()
@@ -251,10 +334,11 @@ def _unused_shard_count(prefix, num_shards):
     return num_shards + 1 if header.num_shards == num_shards else num_shards
 
 
-def _write_empty_shards(prefix, first, num_shards):
+def _write_empty_shards(prefix, first, num_shards, sync):
     for shard in range(first, num_shards):
         with open(data_filename(prefix, shard, num_shards), "wb") as f:
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
 
 
 def _remove_stale_shards(prefix, num_shards):
@@ -604,6 +688,7 @@ def merge_bundles(prefixes, merged_prefix):
     """
     merged_prefix = os.fspath(merged_prefix)
     ensure_parent_dir(merged_prefix)
+    sync = checkpoint_fsync()
     entries, renames, num_shards, first_header = {}, {}, 0, None
     for prefix in prefixes:
         with BundleReader(prefix) as reader:
@@ -630,10 +715,10 @@ def merge_bundles(prefixes, merged_prefix):
     count = _unused_shard_count(merged_prefix, len(renames))
     if count != len(renames):  # an existing bundle there uses our names: add an empty shard
         num_shards = count
-        _write_empty_shards(merged_prefix, len(renames), count)
+        _write_empty_shards(merged_prefix, len(renames), count, sync)
     for source, shard in renames.items():
         os.replace(source, data_filename(merged_prefix, shard, count))
-    index = AtomicFile(index_filename(merged_prefix), buffering=-1)
+    index = AtomicFile(index_filename(merged_prefix), buffering=-1, sync=sync)
     try:
         write_index(index.file, entries, num_shards or 1, first_header.endianness if first_header else 0,
                     first_header.version if first_header else None)
@@ -648,4 +733,5 @@ def merge_bundles(prefixes, merged_prefix):
                 os.remove(index_filename(prefix))
             except FileNotFoundError:
                 pass
-    fsync_dir(os.path.dirname(merged_prefix))
+    if sync:
+        fsync_dir(os.path.dirname(merged_prefix))

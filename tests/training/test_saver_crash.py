@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 N, SIZE = 5, 1 << 17
 
 # Saves steps base..base+2 (max_to_keep=2, so old checkpoints are deleted too). With kill_at > 0 the child
-# SIGKILLs itself at that file-system call (rename, fsync, remove...) counted from its first save.
+# SIGKILLs itself at that file-system call (write, rename, fsync, remove...) counted from its first save.
 CHILD = r"""
 import os, signal, sys
 root, directory, kill_at, base, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -35,7 +35,7 @@ def trap(fn):
             os.kill(os.getpid(), signal.SIGKILL)
         return fn(*args, **kwargs)
     return wrapped
-for name in ("replace", "rename", "fsync", "remove", "unlink", "rmdir", "open"):
+for name in ("write", "replace", "rename", "fsync", "remove", "unlink", "rmdir", "open"):
     setattr(os, name, trap(getattr(os, name)))
 print("ready", flush=True)
 for step in range(base, base + steps):
