@@ -56,6 +56,8 @@ from deferflow.ops.logging_ops import (assert_equal, assert_greater, assert_grea
                                        assert_none_equal, assert_positive, assert_rank, assert_rank_at_least,
                                        assert_scalar, assert_type)
 from deferflow.ops.variables import (Variable, all_variables, assert_variables_initialized, global_variables,
+                                     enable_resource_variables, disable_resource_variables,
+                                     resource_variables_enabled,
                                      global_variables_initializer, initialize_all_variables,
                                      initialize_local_variables, is_variable_initialized, local_variables,
                                      local_variables_initializer, model_variables, moving_average_variables,

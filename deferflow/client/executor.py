@@ -83,6 +83,10 @@ class SessionState:
             r = self.refs[key] = Ref(self.variables, key, name, dtype)
         return r
 
+    def resource_ref(self, key, name, dtype):
+        """A ``Ref`` on a resource variable's value (``resources[key]``), for kernels written against refs."""
+        return Ref(self.resources, key, name, dtype)
+
     def rng(self, op):
         g = self.rngs.get(op._name)
         if g is None:

@@ -72,7 +72,8 @@ class VariableScope:
                 initializer if initializer is not None else self._initializer,  # may be an ndarray
                 regularizer or self._regularizer, reuse, trainable, collections, validate_shape,
                 partitioner if partitioner is not None else self._partitioner,
-                constraint or self._constraint, custom_getter or self._custom_getter)
+                constraint or self._constraint, custom_getter or self._custom_getter,
+                use_resource if use_resource is not None else self._use_resource)
 
 
 class _VariableStore:
@@ -82,22 +83,22 @@ class _VariableStore:
         self.variable_scopes_count = {}
 
     def get_variable(self, name, shape, dtype, initializer, regularizer, reuse, trainable, collections,
-                     validate_shape, partitioner, constraint, custom_getter):
+                     validate_shape, partitioner, constraint, custom_getter, use_resource=None):
         if custom_getter is not None:
             def real_getter(name, shape=None, dtype=dtypes.float32, initializer=None, regularizer=None, reuse=None,
                             trainable=None, collections=None, validate_shape=True, partitioner=None,
-                            constraint=None, **kw):
+                            constraint=None, use_resource=None, **kw):
                 return self._true_getter(name, shape, dtype, initializer, regularizer, reuse, trainable,
-                                         collections, validate_shape, partitioner, constraint)
+                                         collections, validate_shape, partitioner, constraint, use_resource)
             return custom_getter(real_getter, name, shape=shape, dtype=dtype, initializer=initializer,
                                  regularizer=regularizer, reuse=reuse, trainable=trainable,
                                  collections=collections, validate_shape=validate_shape, partitioner=partitioner,
-                                 constraint=constraint)
+                                 constraint=constraint, use_resource=use_resource)
         return self._true_getter(name, shape, dtype, initializer, regularizer, reuse, trainable, collections,
-                                 validate_shape, partitioner, constraint)
+                                 validate_shape, partitioner, constraint, use_resource)
 
     def _true_getter(self, name, shape, dtype, initializer, regularizer, reuse, trainable, collections,
-                     validate_shape, partitioner, constraint):
+                     validate_shape, partitioner, constraint, use_resource=None):
         dtype = dtypes.as_dtype(dtype)
         shape = ts.as_shape(shape) if shape is not None else None
         if partitioner is not None:
@@ -144,7 +145,8 @@ class _VariableStore:
                 if t is not None and not shape.is_compatible_with(t.shape):
                     raise ValueError("If initializer is a constant, do not specify shape.")
         v = Variable(initial_value=init_fn, name=name, trainable=trainable, collections=collections,
-                     dtype=init_dtype, validate_shape=validate_shape, constraint=constraint)
+                     dtype=init_dtype, validate_shape=validate_shape, constraint=constraint,
+                     use_resource=use_resource)
         self._vars[name] = v
         if regularizer is not None:
             with ops.name_scope(name + "/Regularizer/"):

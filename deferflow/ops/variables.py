@@ -7,8 +7,36 @@ from deferflow.framework.ops import GraphKeys, Tensor, convert_to_tensor
 from deferflow.ops import array_ops, state_ops, control_flow_ops
 
 
+_RESOURCE_DEFAULT = [False]  # TF1's default; tf.enable_resource_variables() flips it
+
+
+def enable_resource_variables():
+    """New variables (``tf.Variable``, ``tf.get_variable``) are resource variables unless told otherwise."""
+    _RESOURCE_DEFAULT[0] = True
+
+
+def disable_resource_variables():
+    _RESOURCE_DEFAULT[0] = False
+
+
+def resource_variables_enabled():
+    return _RESOURCE_DEFAULT[0]
+
+
 class Variable:
-    """``tf.Variable(initial_value, trainable=True, collections=None, validate_shape=True, ..., name=None)``."""
+    """``tf.Variable(initial_value, trainable=True, collections=None, validate_shape=True, ..., name=None)``.
+
+    ``use_resource=True`` (or ``tf.enable_resource_variables()``) makes a ``ResourceVariable`` instead, as
+    TF1's ``tf.Variable`` does."""
+
+    def __new__(cls, *args, **kwargs):
+        use_resource = kwargs.get("use_resource")
+        if use_resource is None:
+            use_resource = _RESOURCE_DEFAULT[0]
+        if cls is Variable and use_resource and kwargs.get("variable_def") is None and len(args) <= 6:
+            from deferflow.ops.resource_variable_ops import ResourceVariable
+            return object.__new__(ResourceVariable)  # Python then runs ResourceVariable.__init__
+        return object.__new__(cls)
 
     def __init__(self, initial_value=None, trainable=None, collections=None, validate_shape=True,
                  caching_device=None, name=None, variable_def=None, dtype=None, expected_shape=None,

@@ -22,8 +22,13 @@ def _shared_name(var):
     return var.op.name
 
 
+def _is_resource(var):
+    return getattr(var, "_is_resource", False)
+
+
 def _slot_var(primary, initializer, shape, dtype, op_name):
-    """A slot for ``primary`` named ``<primary>/<op_name>`` (uniquified: ``w/Adam``, ``w/Adam_1``)."""
+    """A slot for ``primary`` named ``<primary>/<op_name>`` (uniquified: ``w/Adam``, ``w/Adam_1``), a resource
+    variable when ``primary`` is one, as TensorFlow makes them."""
     with _init_scope():
         scope = variable_scope.get_variable_scope()
         saved = scope.partitioner
@@ -32,10 +37,12 @@ def _slot_var(primary, initializer, shape, dtype, op_name):
             with variable_scope.variable_scope(None, _shared_name(primary) + "/" + op_name):
                 if callable(initializer):
                     slot = variable_scope.get_variable("", shape=shape, dtype=dtype, initializer=initializer,
-                                                       trainable=False, validate_shape=shape.is_fully_defined())
+                                                       trainable=False, validate_shape=shape.is_fully_defined(),
+                                                       use_resource=_is_resource(primary))
                 else:
                     slot = variable_scope.get_variable("", initializer=initializer, trainable=False,
-                                                       validate_shape=initializer.shape.is_fully_defined())
+                                                       validate_shape=initializer.shape.is_fully_defined(),
+                                                       use_resource=_is_resource(primary))
         finally:
             scope.set_partitioner(saved)
     info = primary._get_save_slice_info() if hasattr(primary, "_get_save_slice_info") else None
@@ -198,6 +205,17 @@ class Optimizer:
     def _apply_dense(self, grad, var):
         raise NotImplementedError()
 
+    def _apply_update(self, op_type, var, slots, **inputs):
+        """TF's ``Apply<op_type>`` on a ref variable and its ``slots`` ({input name: slot variable}), or
+        ``ResourceApply<op_type>`` on their handles when ``var`` is a resource variable, as TF's
+        ``_apply_dense``/``_resource_apply_dense`` emit them. Returns the update op."""
+        if _is_resource(var):
+            handles = {name: slot.handle for name, slot in slots.items()}
+            return ops.apply_op("ResourceApply" + op_type, var=var.handle, **handles, **inputs,
+                                use_locking=self._use_locking)
+        refs = {name: slot._ref() for name, slot in slots.items()}
+        return ops.apply_op("Apply" + op_type, var=var._ref(), **refs, **inputs, use_locking=self._use_locking).op
+
     def _finish(self, update_ops, name_scope):
         return control_flow_ops.group(*update_ops, name=name_scope)
 
@@ -237,11 +255,12 @@ class Optimizer:
         v = self._non_slot_dict.get(key)
         if v is None:
             with g.as_default(), ops.colocate_with(colocate_with):
+                resource = _is_resource(colocate_with)
                 if self._use_own_namescope:
                     with ops.name_scope(self._name):
-                        v = variables.Variable(initial_value, name=name, trainable=False)
+                        v = variables.Variable(initial_value, name=name, trainable=False, use_resource=resource)
                 else:
-                    v = variables.Variable(initial_value, name=name, trainable=False)
+                    v = variables.Variable(initial_value, name=name, trainable=False, use_resource=resource)
             self._non_slot_dict[key] = v
         return v
 

@@ -1,6 +1,6 @@
 """TF1's optimizers: each creates TF-named slots and emits its ``Apply*`` op (see ``training_ops``)."""
 from deferflow.framework import ops
-from deferflow.framework.ops import apply_op, convert_to_tensor
+from deferflow.framework.ops import convert_to_tensor
 from deferflow.ops import array_ops, control_flow_ops, init_ops
 from deferflow.training import training_ops  # noqa: F401 - registers the Apply* ops
 from deferflow.training.optimizer import Optimizer
@@ -24,8 +24,8 @@ class GradientDescentOptimizer(Optimizer):
                                                        name="learning_rate")
 
     def _apply_dense(self, grad, var):
-        return apply_op("ApplyGradientDescent", var=var._ref(), alpha=_cast(self._learning_rate_tensor, var),
-                        delta=grad, use_locking=self._use_locking).op
+        return self._apply_update("GradientDescent", var, {}, alpha=_cast(self._learning_rate_tensor, var),
+                                  delta=grad)
 
 
 class MomentumOptimizer(Optimizer):
@@ -47,10 +47,9 @@ class MomentumOptimizer(Optimizer):
         self._momentum_tensor = convert_to_tensor(self._call_if_callable(self._momentum), name="momentum")
 
     def _apply_dense(self, grad, var):
-        return apply_op("ApplyMomentum", var=var._ref(), accum=self.get_slot(var, "momentum")._ref(),
-                        lr=_cast(self._learning_rate_tensor, var), grad=grad,
-                        momentum=_cast(self._momentum_tensor, var), use_locking=self._use_locking,
-                        use_nesterov=self._use_nesterov).op
+        return self._apply_update("Momentum", var, {"accum": self.get_slot(var, "momentum")},
+                                  lr=_cast(self._learning_rate_tensor, var), grad=grad,
+                                  momentum=_cast(self._momentum_tensor, var), use_nesterov=self._use_nesterov)
 
 
 class AdamOptimizer(Optimizer):
@@ -82,11 +81,10 @@ class AdamOptimizer(Optimizer):
 
     def _apply_dense(self, grad, var):
         b1p, b2p = self._get_beta_accumulators()
-        return apply_op("ApplyAdam", var=var._ref(), m=self.get_slot(var, "m")._ref(),
-                        v=self.get_slot(var, "v")._ref(), beta1_power=_cast(b1p.value(), var),
-                        beta2_power=_cast(b2p.value(), var), lr=_cast(self._lr_t, var),
-                        beta1=_cast(self._beta1_t, var), beta2=_cast(self._beta2_t, var),
-                        epsilon=_cast(self._epsilon_t, var), grad=grad, use_locking=self._use_locking).op
+        return self._apply_update("Adam", var, {"m": self.get_slot(var, "m"), "v": self.get_slot(var, "v")},
+                                  beta1_power=_cast(b1p.value(), var), beta2_power=_cast(b2p.value(), var),
+                                  lr=_cast(self._lr_t, var), beta1=_cast(self._beta1_t, var),
+                                  beta2=_cast(self._beta2_t, var), epsilon=_cast(self._epsilon_t, var), grad=grad)
 
     def _finish(self, update_ops, name_scope):
         with ops.control_dependencies(update_ops):
@@ -122,8 +120,8 @@ class AdagradOptimizer(Optimizer):
                                                        name="learning_rate")
 
     def _apply_dense(self, grad, var):
-        return apply_op("ApplyAdagrad", var=var._ref(), accum=self.get_slot(var, "accumulator")._ref(),
-                        lr=_cast(self._learning_rate_tensor, var), grad=grad, use_locking=self._use_locking)
+        return self._apply_update("Adagrad", var, {"accum": self.get_slot(var, "accumulator")},
+                                  lr=_cast(self._learning_rate_tensor, var), grad=grad)
 
 
 class RMSPropOptimizer(Optimizer):
@@ -155,13 +153,12 @@ class RMSPropOptimizer(Optimizer):
         self._epsilon_tensor = convert_to_tensor(self._call_if_callable(self._epsilon), name="epsilon")
 
     def _apply_dense(self, grad, var):
-        args = dict(ms=self.get_slot(var, "rms")._ref(), mom=self.get_slot(var, "momentum")._ref(),
-                    lr=_cast(self._learning_rate_tensor, var), rho=_cast(self._decay_tensor, var),
-                    momentum=_cast(self._momentum_tensor, var), epsilon=_cast(self._epsilon_tensor, var),
-                    grad=grad, use_locking=self._use_locking)
+        slots = {"ms": self.get_slot(var, "rms"), "mom": self.get_slot(var, "momentum")}
+        args = dict(lr=_cast(self._learning_rate_tensor, var), rho=_cast(self._decay_tensor, var),
+                    momentum=_cast(self._momentum_tensor, var), epsilon=_cast(self._epsilon_tensor, var), grad=grad)
         if self._centered:
-            return apply_op("ApplyCenteredRMSProp", var=var._ref(), mg=self.get_slot(var, "mg")._ref(), **args).op
-        return apply_op("ApplyRMSProp", var=var._ref(), **args).op
+            return self._apply_update("CenteredRMSProp", var, {"mg": self.get_slot(var, "mg"), **slots}, **args)
+        return self._apply_update("RMSProp", var, slots, **args)
 
 
 class AdadeltaOptimizer(Optimizer):
@@ -182,10 +179,10 @@ class AdadeltaOptimizer(Optimizer):
         self._epsilon_t = convert_to_tensor(self._call_if_callable(self._epsilon), name="epsilon")
 
     def _apply_dense(self, grad, var):
-        return apply_op("ApplyAdadelta", var=var._ref(), accum=self.get_slot(var, "accum")._ref(),
-                        accum_update=self.get_slot(var, "accum_update")._ref(), lr=_cast(self._lr_t, var),
-                        rho=_cast(self._rho_t, var), epsilon=_cast(self._epsilon_t, var), grad=grad,
-                        use_locking=self._use_locking)
+        return self._apply_update("Adadelta", var, {"accum": self.get_slot(var, "accum"),
+                                                    "accum_update": self.get_slot(var, "accum_update")},
+                                  lr=_cast(self._lr_t, var), rho=_cast(self._rho_t, var),
+                                  epsilon=_cast(self._epsilon_t, var), grad=grad)
 
 
 class FtrlOptimizer(Optimizer):
@@ -231,11 +228,9 @@ class FtrlOptimizer(Optimizer):
         self._lr_power_tensor = convert_to_tensor(self._learning_rate_power, name="learning_rate_power")
 
     def _apply_dense(self, grad, var):
-        args = dict(var=var._ref(), accum=self.get_slot(var, "accum")._ref(),
-                    linear=self.get_slot(var, "linear")._ref(), grad=grad,
-                    lr=_cast(self._learning_rate_tensor, var), l1=_cast(self._l1_tensor, var),
-                    l2=_cast(self._l2_tensor, var), lr_power=_cast(self._lr_power_tensor, var),
-                    use_locking=self._use_locking)
+        slots = {"accum": self.get_slot(var, "accum"), "linear": self.get_slot(var, "linear")}
+        args = dict(grad=grad, lr=_cast(self._learning_rate_tensor, var), l1=_cast(self._l1_tensor, var),
+                    l2=_cast(self._l2_tensor, var), lr_power=_cast(self._lr_power_tensor, var))
         if self._l2_shrinkage <= 0.0:
-            return apply_op("ApplyFtrl", **args)
-        return apply_op("ApplyFtrlV2", l2_shrinkage=_cast(self._l2_shrinkage_tensor, var), **args)
+            return self._apply_update("Ftrl", var, slots, **args)
+        return self._apply_update("FtrlV2", var, slots, l2_shrinkage=_cast(self._l2_shrinkage_tensor, var), **args)

@@ -63,14 +63,43 @@ def _ref_values(*refs):
     return [r.get() for r in refs]
 
 
+def _resource_ref(ctx, handle, dtype):
+    """A ``Ref`` on a resource variable's slot in the session state (after TF's lookup checks)."""
+    from deferflow.ops.resource_variable_ops import _lookup
+    _lookup(ctx, handle, dtype)
+    return ctx.state.resource_ref(handle.key, handle.name, dtype.as_numpy_dtype)
+
+
+def _define_apply(name, inputs, attrs=()):
+    """Defines TF's ``Apply<name>`` (ref variables: ``Ref(T)`` inputs, the variable's ref as output) and
+    ``ResourceApply<name>`` (resource handles, no outputs) from one signature, where ``~`` marks the
+    variable and its slots. Returns a decorator registering one kernel, written against refs, for both."""
+    attrs = [_T, "use_locking: bool = false", *attrs]
+    ref_op = define("Apply" + name, inputs.replace("~", "Ref(T)"), "out: Ref(T)", attrs)
+    ref_op.shape(unchanged_shape)
+    res_op = define("ResourceApply" + name, inputs.replace("~", "resource"), "", attrs, stateful=True)
+    res_op.shape(lambda op: [])
+    for od in (ref_op, res_op):
+        lookup_error_gradient(od)  # TF registers no gradient for update ops
+    n_state = inputs.count("~")
+
+    def register(kernel):
+        ref_op.kernel(kernel)
+
+        def resource_kernel(ctx, *args, **attrs):
+            dtype = ctx.op._attrs["T"]
+            kernel(*(_resource_ref(ctx, h, dtype) for h in args[:n_state]), *args[n_state:], **attrs)
+        res_op.kernel(resource_kernel, ctx=True)
+        res_op.kernel_attrs = ref_op.kernel_attrs
+        return kernel
+    return register
+
+
 # ---- ApplyGradientDescent ------------------------------------------------------------------
-ApplyGradientDescent = define("ApplyGradientDescent", "var: Ref(T), alpha: T, delta: T", "out: Ref(T)",
-                              [_T, "use_locking: bool = false"])
-ApplyGradientDescent.shape(unchanged_shape)
-lookup_error_gradient(ApplyGradientDescent)  # TF registers no gradient for update ops
+_gradientdescent_kernel = _define_apply("GradientDescent", "var: ~, alpha: T, delta: T")
 
 
-@ApplyGradientDescent.kernel
+@_gradientdescent_kernel
 def _apply_gradient_descent(var_ref, alpha, delta):
     a = _scalar(alpha, np.dtype(var_ref.dtype), "alpha")
 
@@ -81,13 +110,11 @@ def _apply_gradient_descent(var_ref, alpha, delta):
 
 
 # ---- ApplyMomentum -------------------------------------------------------------------------
-ApplyMomentum = define("ApplyMomentum", "var: Ref(T), accum: Ref(T), lr: T, grad: T, momentum: T", "out: Ref(T)",
-                       [_T, "use_locking: bool = false", "use_nesterov: bool = false"])
-ApplyMomentum.shape(unchanged_shape)
-lookup_error_gradient(ApplyMomentum)  # TF registers no gradient for update ops
+_momentum_kernel = _define_apply("Momentum", "var: ~, accum: ~, lr: T, grad: T, momentum: T",
+                                 ["use_nesterov: bool = false"])
 
 
-@ApplyMomentum.kernel
+@_momentum_kernel
 def _apply_momentum(var_ref, accum_ref, lr, grad, momentum, *, use_nesterov):
     dt = np.dtype(var_ref.dtype)
     lr_, mom = _scalar(lr, dt, "lr"), _scalar(momentum, dt, "momentum")
@@ -107,14 +134,11 @@ def _apply_momentum(var_ref, accum_ref, lr, grad, momentum, *, use_nesterov):
 
 
 # ---- ApplyAdam -----------------------------------------------------------------------------
-ApplyAdam = define("ApplyAdam", "var: Ref(T), m: Ref(T), v: Ref(T), beta1_power: T, beta2_power: T, lr: T, "
-                   "beta1: T, beta2: T, epsilon: T, grad: T", "out: Ref(T)",
-                   [_T, "use_locking: bool = false", "use_nesterov: bool = false"])
-ApplyAdam.shape(unchanged_shape)
-lookup_error_gradient(ApplyAdam)  # TF registers no gradient for update ops
+_adam_kernel = _define_apply("Adam", "var: ~, m: ~, v: ~, beta1_power: T, beta2_power: T, lr: T, "
+                             "beta1: T, beta2: T, epsilon: T, grad: T", ["use_nesterov: bool = false"])
 
 
-@ApplyAdam.kernel
+@_adam_kernel
 def _apply_adam(var_ref, m_ref, v_ref, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad, *,
                 use_nesterov):
     dt = np.dtype(var_ref.dtype)
@@ -148,13 +172,10 @@ def _apply_adam(var_ref, m_ref, v_ref, beta1_power, beta2_power, lr, beta1, beta
 
 
 # ---- ApplyAdagrad --------------------------------------------------------------------------
-ApplyAdagrad = define("ApplyAdagrad", "var: Ref(T), accum: Ref(T), lr: T, grad: T", "out: Ref(T)",
-                      [_T, "use_locking: bool = false", "update_slots: bool = true"])
-ApplyAdagrad.shape(unchanged_shape)
-lookup_error_gradient(ApplyAdagrad)  # TF registers no gradient for update ops
+_adagrad_kernel = _define_apply("Adagrad", "var: ~, accum: ~, lr: T, grad: T", ["update_slots: bool = true"])
 
 
-@ApplyAdagrad.kernel
+@_adagrad_kernel
 def _apply_adagrad(var_ref, accum_ref, lr, grad, *, update_slots):
     lr_ = _scalar(lr, np.dtype(var_ref.dtype), "lr")
 
@@ -170,13 +191,11 @@ def _apply_adagrad(var_ref, accum_ref, lr, grad, *, update_slots):
 
 
 # ---- ApplyRMSProp / ApplyCenteredRMSProp ---------------------------------------------------
-ApplyRMSProp = define("ApplyRMSProp", "var: Ref(T), ms: Ref(T), mom: Ref(T), lr: T, rho: T, momentum: T, "
-                      "epsilon: T, grad: T", "out: Ref(T)", [_T, "use_locking: bool = false"])
-ApplyRMSProp.shape(unchanged_shape)
-lookup_error_gradient(ApplyRMSProp)  # TF registers no gradient for update ops
+_rmsprop_kernel = _define_apply("RMSProp", "var: ~, ms: ~, mom: ~, lr: T, rho: T, momentum: T, "
+                                "epsilon: T, grad: T")
 
 
-@ApplyRMSProp.kernel
+@_rmsprop_kernel
 def _apply_rms_prop(var_ref, ms_ref, mom_ref, lr, rho, momentum, epsilon, grad):
     dt = np.dtype(var_ref.dtype)
     lr_, rho_, mo, eps = (_scalar(x, dt, n) for x, n in ((lr, "lr"), (rho, "rho"), (momentum, "momentum"),
@@ -198,14 +217,11 @@ def _apply_rms_prop(var_ref, ms_ref, mom_ref, lr, rho, momentum, epsilon, grad):
     return _update([var_ref, ms_ref, mom_ref], ["ms", "mom"], grad, fn, 2)
 
 
-ApplyCenteredRMSProp = define("ApplyCenteredRMSProp", "var: Ref(T), mg: Ref(T), ms: Ref(T), mom: Ref(T), lr: T, "
-                              "rho: T, momentum: T, epsilon: T, grad: T", "out: Ref(T)",
-                              [_T, "use_locking: bool = false"])
-ApplyCenteredRMSProp.shape(unchanged_shape)
-lookup_error_gradient(ApplyCenteredRMSProp)  # TF registers no gradient for update ops
+_centeredrmsprop_kernel = _define_apply("CenteredRMSProp", "var: ~, mg: ~, ms: ~, mom: ~, lr: T, "
+                                        "rho: T, momentum: T, epsilon: T, grad: T")
 
 
-@ApplyCenteredRMSProp.kernel
+@_centeredrmsprop_kernel
 def _apply_centered_rms_prop(var_ref, mg_ref, ms_ref, mom_ref, lr, rho, momentum, epsilon, grad):
     dt = np.dtype(var_ref.dtype)
     lr_, rho_, mo, eps = (_scalar(x, dt, n) for x, n in ((lr, "lr"), (rho, "rho"), (momentum, "momentum"),
@@ -233,13 +249,11 @@ def _apply_centered_rms_prop(var_ref, mg_ref, ms_ref, mom_ref, lr, rho, momentum
 
 
 # ---- ApplyAdadelta -------------------------------------------------------------------------
-ApplyAdadelta = define("ApplyAdadelta", "var: Ref(T), accum: Ref(T), accum_update: Ref(T), lr: T, rho: T, "
-                       "epsilon: T, grad: T", "out: Ref(T)", [_T, "use_locking: bool = false"])
-ApplyAdadelta.shape(unchanged_shape)
-lookup_error_gradient(ApplyAdadelta)  # TF registers no gradient for update ops
+_adadelta_kernel = _define_apply("Adadelta", "var: ~, accum: ~, accum_update: ~, lr: T, rho: T, "
+                                 "epsilon: T, grad: T")
 
 
-@ApplyAdadelta.kernel
+@_adadelta_kernel
 def _apply_adadelta(var_ref, accum_ref, accum_update_ref, lr, rho, epsilon, grad):
     dt = np.dtype(var_ref.dtype)
     lr_, rho_, eps = (_scalar(x, dt, n) for x, n in ((lr, "lr"), (rho, "rho"), (epsilon, "epsilon")))
@@ -297,18 +311,11 @@ def _ftrl(var_ref, accum_ref, linear_ref, grad, lr, l1, l2, l2_shrinkage, lr_pow
     return var_ref
 
 
-ApplyFtrl = define("ApplyFtrl", "var: Ref(T), accum: Ref(T), linear: Ref(T), grad: T, lr: T, l1: T, l2: T, "
-                   "lr_power: T", "out: Ref(T)", [_T, "use_locking: bool = false",
-                                                  "multiply_linear_by_lr: bool = false"])
-ApplyFtrl.shape(unchanged_shape)
-lookup_error_gradient(ApplyFtrl)  # TF registers no gradient for update ops
-ApplyFtrl.kernel(lambda var, accum, linear, grad, lr, l1, l2, lr_power, *, multiply_linear_by_lr: _ftrl(
-    var, accum, linear, grad, lr, l1, l2, 0, lr_power, multiply_linear_by_lr))
-
-ApplyFtrlV2 = define("ApplyFtrlV2", "var: Ref(T), accum: Ref(T), linear: Ref(T), grad: T, lr: T, l1: T, l2: T, "
-                     "l2_shrinkage: T, lr_power: T", "out: Ref(T)",
-                     [_T, "use_locking: bool = false", "multiply_linear_by_lr: bool = false"])
-ApplyFtrlV2.shape(unchanged_shape)
-lookup_error_gradient(ApplyFtrlV2)  # TF registers no gradient for update ops
-ApplyFtrlV2.kernel(lambda var, accum, linear, grad, lr, l1, l2, l2_shrinkage, lr_power, *, multiply_linear_by_lr:
-                   _ftrl(var, accum, linear, grad, lr, l1, l2, l2_shrinkage, lr_power, multiply_linear_by_lr))
+_define_apply("Ftrl", "var: ~, accum: ~, linear: ~, grad: T, lr: T, l1: T, l2: T, lr_power: T",
+              ["multiply_linear_by_lr: bool = false"])(
+    lambda var, accum, linear, grad, lr, l1, l2, lr_power, *, multiply_linear_by_lr: _ftrl(
+        var, accum, linear, grad, lr, l1, l2, 0, lr_power, multiply_linear_by_lr))
+_define_apply("FtrlV2", "var: ~, accum: ~, linear: ~, grad: T, lr: T, l1: T, l2: T, l2_shrinkage: T, lr_power: T",
+              ["multiply_linear_by_lr: bool = false"])(
+    lambda var, accum, linear, grad, lr, l1, l2, l2_shrinkage, lr_power, *, multiply_linear_by_lr: _ftrl(
+        var, accum, linear, grad, lr, l1, l2, l2_shrinkage, lr_power, multiply_linear_by_lr))
