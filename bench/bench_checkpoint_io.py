@@ -4,7 +4,8 @@
 
 Default: 16 float32 variables of 2048x4096 (512 MiB). Files go to a temp dir on the same disk
 for both; restores read from the page cache (just written), as a restore right after a save does.
-Our save includes fsync of both files (crash safety); TensorFlow's SaveV2 does not fsync.
+Neither save fsyncs (deferflow's default; ``DEFERFLOW_CHECKPOINT_FSYNC=1`` makes ours fsync both files and
+the directory). Both overwrite one prefix, so each save mostly reuses the memory the previous one freed.
 """
 import argparse
 import os

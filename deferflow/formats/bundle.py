@@ -548,6 +548,7 @@ class BundleReader:
         f = self._file(entry.shard_id)
         f.seek(entry.offset)
         view = memoryview(buf).cast("B")
+        flat = np.frombuffer(view, np.uint8)  # for the checksum, which then releases the GIL
 
         def fill(lo, hi):
             while lo < hi:
@@ -569,7 +570,7 @@ class BundleReader:
                     self._pool = ThreadPoolExecutor(1, thread_name_prefix="bundle-reader")
                 pending = self._pool.submit(fill, *chunks[i + 1])
             if checksum:
-                crc = crc32c(view[lo:hi], crc)
+                crc = _flat_crc32c(flat[lo:hi], crc)
         return crc
 
     def _read_strings(self, entry, n, path, where):
