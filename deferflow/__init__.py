@@ -43,7 +43,10 @@ from deferflow.ops.math_ops import (accumulate_n, acos, add_n, argmax, argmin, a
 from deferflow.gradients import UnconnectedGradients, gradients, hessians
 from deferflow import linalg, math, raw_ops  # noqa: A004 - tf.math
 from deferflow.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
-from deferflow.ops.state_ops import assign, assign_add, assign_sub
+from deferflow.ops.state_ops import (assign, assign_add, assign_sub, scatter_add, scatter_div, scatter_max,
+                                     scatter_min, scatter_mul, scatter_sub, scatter_update)
+from deferflow.framework.indexed_slices import (IndexedSlices, IndexedSlicesValue,
+                                               convert_to_tensor_or_indexed_slices)
 from deferflow.ops.control_flow_ops import group, no_op, tuple, with_dependencies  # noqa: A004
 from deferflow.ops.control_flow_ops import case, cond, while_loop
 from deferflow.ops.functional_ops import foldl, foldr, map_fn, scan

@@ -8,6 +8,7 @@ import enum
 import numpy as np
 
 from deferflow.framework import dtypes, op_registry, ops
+from deferflow.framework.indexed_slices import IndexedSlices, is_indexed_slices
 from deferflow.framework.ops import Tensor, convert_to_tensor
 
 
@@ -117,14 +118,18 @@ def _reduce_binary(op, grad, gx, gy):
 
 
 def _aggregate(grads):
+    """The sum of several gradient contributions, as TF sums them: ``AddN`` when any is a Tensor (IndexedSlices
+    converted), and an IndexedSlices of the concatenated rows when all are IndexedSlices."""
     grads = [g for g in grads if g is not None]
     if not grads:
         return None
     if len(grads) == 1:
         return grads[0]
-    if any(getattr(g, "_is_indexed_slices", False) for g in grads):
-        grads = [g._dense() if getattr(g, "_is_indexed_slices", False) else g for g in grads]
-    return ops.apply_op("AddN", inputs=grads)
+    if all(is_indexed_slices(g) for g in grads):
+        from deferflow.ops import array_ops
+        return IndexedSlices(array_ops.concat([g.values for g in grads], 0),
+                             array_ops.concat([g.indices for g in grads], 0), grads[0].dense_shape)
+    return ops.apply_op("AddN", inputs=[convert_to_tensor(g) for g in grads])
 
 
 def _aggregated(acc, t):

@@ -114,6 +114,11 @@ class _Fetch:
             if type(f) is collections.defaultdict:
                 return lambda v: collections.defaultdict(f.default_factory, [(k, s(v)) for k, s in subs])
             return lambda v, t=type(f): t([(k, s(v)) for k, s in subs])
+        if getattr(f, "_is_indexed_slices", False):  # TF returns an IndexedSlicesValue
+            from deferflow.framework.indexed_slices import IndexedSlicesValue
+            subs = [self._flatten(graph, x) for x in (f.values, f.indices)]
+            dense = None if f.dense_shape is None else self._flatten(graph, f.dense_shape)
+            return lambda v: IndexedSlicesValue(subs[0](v), subs[1](v), None if dense is None else dense(v))
         try:
             el = graph.as_graph_element(f, allow_tensor=True, allow_operation=True)
         except TypeError as e:

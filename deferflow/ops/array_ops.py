@@ -728,17 +728,13 @@ def _gather_grad(op, g):
     if op._attrs.get("batch_dims", 0) != 0 or axis is None:
         raise NotImplementedError(f"gradient of {op.type} '{op.name}' with batch_dims or a computed axis")
     axis = int(axis)
+    if axis == 0:  # rows of params: an IndexedSlices, as TF builds it
+        from deferflow.framework.indexed_slices import IndexedSlices
+        grad = IndexedSlices(*rows_gradient(g, indices, shape(params)))
+        return [grad, None, None] if op.type == "GatherV2" else [grad, None]
     p_shape = shape(params)
     pv = static_shape(params)
     ids = reshape(indices, [-1])
-    if axis == 0:
-        if pv is not None:
-            values, num = reshape(g, [-1] + pv[1:]), pv[0]
-        else:
-            values = reshape(g, concat([[-1], slice_(p_shape, [1], [-1])], 0))
-            num = gather(p_shape, 0)
-        grad = math_ops.unsorted_segment_sum(values, ids, num)
-        return [grad, None, None] if op.type == "GatherV2" else [grad, None]
     p_rank, i_rank = params.shape.ndims, indices.shape.ndims
     if p_rank is None or i_rank is None:
         raise NotImplementedError(f"gradient of {op.type} '{op.name}' along axis {axis} needs known ranks")
@@ -761,8 +757,16 @@ GatherV2.grad(_gather_grad)
 Gather.grad(_gather_grad)
 
 
+def rows_gradient(g, indices, params_shape):
+    """(values, indices, dense_shape) of the IndexedSlices gradient of an axis-0 gather of ``indices``
+    from params shaped ``params_shape``: ``g`` reshaped to one row per index."""
+    n = expand_dims(size(indices), 0)
+    values = reshape(convert_to_tensor(g), concat([n, strided_slice(params_shape, [1], [0], end_mask=1)], 0))
+    return values, reshape(indices, n), params_shape
+
+
 def gather(params, indices, validate_indices=None, name=None, axis=None, batch_dims=0):
-    """``tf.gather`` (``GatherV2``); its gradient is dense (``UnsortedSegmentSum``), not IndexedSlices."""
+    """``tf.gather`` (``GatherV2``); the gradient of an axis-0 gather is an IndexedSlices."""
     if axis is None:
         axis = batch_dims
     return apply_op("GatherV2", name=name or "GatherV2", params=params, indices=indices, axis=axis,

@@ -1393,17 +1393,29 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
         return t_max
 
 
+def _slices_values(t):
+    """The rows of an IndexedSlices (what norms and clipping act on), else ``t`` itself."""
+    return t.values if getattr(t, "_is_indexed_slices", False) else t
+
+
+def _like(t, values):
+    """``values`` in the form of ``t``: an IndexedSlices with ``t``'s indices when ``t`` is one."""
+    if getattr(t, "_is_indexed_slices", False):
+        return type(t)(values, t.indices, t.dense_shape)
+    return values
+
+
 def clip_by_norm(t, clip_norm, axes=None, name=None):
-    """Scales ``t`` so its L2 norm over ``axes`` is at most ``clip_norm``."""
+    """Scales ``t`` so its L2 norm over ``axes`` is at most ``clip_norm`` (an IndexedSlices stays one)."""
     with ops.name_scope(name, "clip_by_norm", [t, clip_norm]) as scope:
-        values = convert_to_tensor(t, name="t")
+        values = convert_to_tensor(_slices_values(t), name="t")
         l2sum = reduce_sum(values * values, axes, keepdims=True)
         pred = l2sum > 0
         l2sum_safe = where(pred, l2sum, array_ops.ones_like(l2sum))  # keeps the gradient finite at 0
         l2norm = where(pred, sqrt(l2sum_safe), l2sum)
         intermediate = values * clip_norm
         values.shape.assert_is_compatible_with(intermediate.shape)
-        return array_ops.identity(intermediate / maximum(l2norm, clip_norm), name=scope)
+        return _like(t, array_ops.identity(intermediate / maximum(l2norm, clip_norm), name=scope))
 
 
 def global_norm(t_list, name=None):
@@ -1412,7 +1424,8 @@ def global_norm(t_list, name=None):
         raise TypeError(f"`t_list` should be a sequence of tensors. Received {type(t_list)}.")
     t_list = list(t_list)
     with ops.name_scope(name, "global_norm", [t for t in t_list if t is not None]):
-        values = [None if t is None else convert_to_tensor(t, name=f"t_{i}") for i, t in enumerate(t_list)]
+        values = [None if t is None else convert_to_tensor(_slices_values(t), name=f"t_{i}")
+                  for i, t in enumerate(t_list)]
         halves = []
         for v in values:
             if v is not None:
@@ -1435,11 +1448,12 @@ def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
         one = array_ops.constant(1.0, dtype=use_norm.dtype.base_dtype)
         scale_for_finite = clip_norm * minimum(one / use_norm, one / clip_norm)
         scale = scale_for_finite + (use_norm - use_norm)  # NaN when the norm is not finite, as TF
-        values = [None if t is None else convert_to_tensor(t, name=f"t_{i}") for i, t in enumerate(t_list)]
+        values = [None if t is None else convert_to_tensor(_slices_values(t), name=f"t_{i}")
+                  for i, t in enumerate(t_list)]
         out = []
-        for i, v in enumerate(values):
-            out.append(None if v is None else array_ops.identity(v * cast(scale, v.dtype.base_dtype),
-                                                                 name=f"{scope}_{i}"))
+        for i, (t, v) in enumerate(zip(t_list, values)):
+            out.append(None if v is None else _like(t, array_ops.identity(v * cast(scale, v.dtype.base_dtype),
+                                                                          name=f"{scope}_{i}")))
         return out, use_norm
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from deferflow.framework import dtypes, errors, op_registry, ops
 from deferflow.framework import tensor_shape as ts
 from deferflow.framework.ops import GraphKeys, apply_op, convert_to_tensor
-from deferflow.ops import array_ops, variables
+from deferflow.ops import array_ops, state_ops, variables
 
 define = op_registry.define
 
@@ -125,6 +125,25 @@ def _update_op(name, fn):
 AssignAddVariableOp = _update_op("AssignAddVariableOp", np.add)
 AssignSubVariableOp = _update_op("AssignSubVariableOp", np.subtract)
 
+
+def _define_resource_scatter(kind):
+    combine, types, _ = state_ops.SCATTER_KINDS[kind]
+    od = define("ResourceScatter" + kind, "resource: resource, indices: Tindices, updates: dtype", "",
+                [f"dtype: {types}", "Tindices: {int32, int64}"], stateful=True)
+    od.shape(lambda op: [])
+    od.no_gradient()
+
+    @od.kernel(ctx=True)
+    def kernel(ctx, handle, indices, updates, *, dtype):
+        _lookup(ctx, handle, dtype)
+        state_ops.scatter_into(ctx.state.resource_ref(handle.key, handle.name, dtype.as_numpy_dtype), indices,
+                               updates, combine)
+    return od
+
+
+for _kind in state_ops.SCATTER_KINDS:
+    _define_resource_scatter(_kind)
+
 # ---- queries and cleanup -------------------------------------------------------------------
 VarIsInitializedOp = define("VarIsInitializedOp", "resource: resource", "is_initialized: bool", stateful=True)
 VarIsInitializedOp.shape(lambda op: [ts.TensorShape([])])
@@ -178,14 +197,10 @@ def _gather(ctx, handle, indices, *, dtype, batch_dims):
 
 @ResourceGather.grad
 def _gather_grad(op, grad):
-    # A dense gradient for the variable (deferflow has no IndexedSlices): segment-sum rows by index.
-    from deferflow.ops import math_ops
+    """The looked-up rows of the variable, as an IndexedSlices (TF's ResourceGather gradient)."""
+    from deferflow.framework.indexed_slices import IndexedSlices
     handle, indices = op.inputs
-    rows = array_ops.strided_slice(apply_op("VariableShape", input=handle), [0], [1], shrink_axis_mask=1)
-    flat_idx = array_ops.reshape(indices, [-1])
-    flat_grad = array_ops.reshape(grad, array_ops.concat(
-        [[-1], array_ops.strided_slice(array_ops.shape(grad), [array_ops.rank(indices)], [2 ** 31 - 1])], 0))
-    return [math_ops.unsorted_segment_sum(flat_grad, flat_idx, rows), None]
+    return [IndexedSlices(*array_ops.rows_gradient(grad, indices, apply_op("VariableShape", input=handle))), None]
 
 
 # ---- op wrappers ---------------------------------------------------------------------------
@@ -365,6 +380,11 @@ class ResourceVariable(variables.Variable):
 
     def count_up_to(self, limit):
         raise NotImplementedError("count_up_to is not supported on resource variables in deferflow")
+
+    def _scatter(self, kind, indices, updates, use_locking, name):
+        op = apply_op("ResourceScatter" + kind, name=name or "ResourceScatter" + kind, resource=self._handle,
+                      indices=indices, updates=convert_to_tensor(updates, dtype=self._dtype))
+        return self._lazy_read(op)
 
     def set_shape(self, shape):
         self._shape = self._shape.merge_with(shape)

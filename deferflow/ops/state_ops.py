@@ -1,10 +1,10 @@
-"""TF1 reference-variable ops: ``VariableV2``, ``Assign``, ``AssignAdd``, ``AssignSub``."""
+"""TF1 reference-variable ops: ``VariableV2``, ``Assign``, ``AssignAdd``, ``AssignSub``, ``Scatter*``."""
 import numpy as np
 
 from deferflow.framework import errors, op_registry
 from deferflow.framework import tensor_shape as ts
 from deferflow.framework.ops import apply_op
-from deferflow.ops.common import NUMERIC, unchanged_shape
+from deferflow.ops.common import NUMERIC, lookup_error_gradient, unchanged_shape
 
 define = op_registry.define
 
@@ -79,6 +79,106 @@ def _update(name, fn):
 
 AssignAdd = _update("AssignAdd", np.add)
 AssignSub = _update("AssignSub", np.subtract)
+
+# ---- Scatter*: row updates of a variable ---------------------------------------------------
+SCATTER_KINDS = {  # op suffix -> (how rows combine, T's allowed types, use_locking's default)
+    "Update": (None, "type", "true"),
+    "Add": (np.add, NUMERIC, "false"),
+    "Sub": (np.subtract, NUMERIC, "false"),
+    "Mul": (np.multiply, NUMERIC, "false"),
+    "Div": ("div", NUMERIC, "false"),
+    "Min": (np.minimum, "{half, bfloat16, float, double, int32, int64}", "false"),
+    "Max": (np.maximum, "{half, bfloat16, float, double, int32, int64}", "false"),
+}
+
+
+def scatter_into(ref, indices, updates, combine):
+    """Rows ``indices`` of the variable behind ``ref`` combined with ``updates`` (repeated indices apply in
+    turn); in place when the session state is the array's only holder, else on a copy that replaces it."""
+    target = ref.exclusive()
+    fresh = target is None
+    if fresh:
+        target = np.array(ref.get(), order="C")
+    indices, updates = np.asarray(indices), np.asarray(updates)
+    if target.ndim == 0:
+        raise errors.InvalidArgumentError(None, None, "Parameter must be at least a vector.")
+    if updates.ndim != 0 and updates.shape != indices.shape + target.shape[1:]:
+        raise errors.InvalidArgumentError(
+            None, None, f"Must have updates.shape = indices.shape + params.shape[1:] or updates.shape = [], got "
+                        f"updates.shape {list(updates.shape)}, indices.shape {list(indices.shape)}, params.shape "
+                        f"{list(target.shape)}")
+    flat = indices.reshape(-1)
+    bad = np.flatnonzero((flat < 0) | (flat >= target.shape[0]))
+    if bad.size:
+        raise errors.InvalidArgumentError(None, None, f"indices[{bad[0]}] = {flat[bad[0]]} is not in "
+                                                      f"[0, {target.shape[0]})")
+    updates = updates.astype(target.dtype, copy=False)
+    if combine is None:
+        target[indices] = updates
+    elif combine == "div":
+        (np.floor_divide if target.dtype.kind in "iu" else np.divide).at(target, indices, updates)
+    else:
+        combine.at(target, indices, updates)
+    if fresh:
+        ref.set(target)
+
+
+def _define_scatter(kind):
+    combine, types, locking = SCATTER_KINDS[kind]
+    od = define("Scatter" + kind, "ref: Ref(T), indices: Tindices, updates: T", "output_ref: Ref(T)",
+                [f"T: {types}", "Tindices: {int32, int64}", f"use_locking: bool = {locking}"])
+    od.shape(unchanged_shape)
+    if kind in ("Add", "Sub", "Mul", "Div"):
+        od.no_gradient()  # TF marks these not differentiable; the others have no gradient at all
+    else:
+        lookup_error_gradient(od)
+
+    @od.kernel
+    def kernel(ref, indices, updates):
+        scatter_into(ref, indices, updates, combine)
+        return ref
+    return od
+
+
+for _kind in SCATTER_KINDS:
+    _define_scatter(_kind)
+
+
+def _scatter(kind, ref, indices, updates, use_locking, name):
+    if hasattr(ref, "_scatter"):  # a Variable: its own op (ResourceScatter* for resource variables)
+        return ref._scatter(kind, indices, updates, use_locking, name)
+    combine, types, locking = SCATTER_KINDS[kind]
+    return apply_op("Scatter" + kind, name=name or "Scatter" + kind, ref=ref, indices=indices, updates=updates,
+                    use_locking=(locking == "true") if use_locking is None else bool(use_locking))
+
+
+def scatter_update(ref, indices, updates, use_locking=True, name=None):
+    return _scatter("Update", ref, indices, updates, use_locking, name)
+
+
+def scatter_add(ref, indices, updates, use_locking=False, name=None):
+    return _scatter("Add", ref, indices, updates, use_locking, name)
+
+
+def scatter_sub(ref, indices, updates, use_locking=False, name=None):
+    return _scatter("Sub", ref, indices, updates, use_locking, name)
+
+
+def scatter_mul(ref, indices, updates, use_locking=False, name=None):
+    return _scatter("Mul", ref, indices, updates, use_locking, name)
+
+
+def scatter_div(ref, indices, updates, use_locking=False, name=None):
+    return _scatter("Div", ref, indices, updates, use_locking, name)
+
+
+def scatter_min(ref, indices, updates, use_locking=False, name=None):
+    return _scatter("Min", ref, indices, updates, use_locking, name)
+
+
+def scatter_max(ref, indices, updates, use_locking=False, name=None):
+    return _scatter("Max", ref, indices, updates, use_locking, name)
+
 
 IsVariableInitialized = define("IsVariableInitialized", "ref: Ref(dtype)", "is_initialized: bool", ["dtype: type"])
 IsVariableInitialized.shape(lambda op: [ts.TensorShape([])])

@@ -170,6 +170,33 @@ class Variable:
     def count_up_to(self, limit):
         return state_ops.apply_op("CountUpTo", ref=self._variable, limit=limit)
 
+    # --- row updates: ``sparse_delta`` is an IndexedSlices ---
+    def _scatter(self, kind, indices, updates, use_locking, name):
+        locking = state_ops.SCATTER_KINDS[kind][2] == "true" if use_locking is None else bool(use_locking)
+        return state_ops.apply_op("Scatter" + kind, name=name or "Scatter" + kind, ref=self._variable,
+                                  indices=indices, updates=updates, use_locking=locking)
+
+    def scatter_update(self, sparse_delta, use_locking=False, name=None):
+        return self._scatter("Update", sparse_delta.indices, sparse_delta.values, use_locking, name)
+
+    def scatter_add(self, sparse_delta, use_locking=False, name=None):
+        return self._scatter("Add", sparse_delta.indices, sparse_delta.values, use_locking, name)
+
+    def scatter_sub(self, sparse_delta, use_locking=False, name=None):
+        return self._scatter("Sub", sparse_delta.indices, sparse_delta.values, use_locking, name)
+
+    def scatter_mul(self, sparse_delta, use_locking=False, name=None):
+        return self._scatter("Mul", sparse_delta.indices, sparse_delta.values, use_locking, name)
+
+    def scatter_div(self, sparse_delta, use_locking=False, name=None):
+        return self._scatter("Div", sparse_delta.indices, sparse_delta.values, use_locking, name)
+
+    def scatter_min(self, sparse_delta, use_locking=False, name=None):
+        return self._scatter("Min", sparse_delta.indices, sparse_delta.values, use_locking, name)
+
+    def scatter_max(self, sparse_delta, use_locking=False, name=None):
+        return self._scatter("Max", sparse_delta.indices, sparse_delta.values, use_locking, name)
+
     def set_shape(self, shape):
         self._variable.set_shape(shape)
         self._snapshot.set_shape(shape)

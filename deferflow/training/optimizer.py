@@ -3,7 +3,8 @@ import contextlib
 
 from deferflow.framework import dtypes, ops
 from deferflow.framework.ops import GraphKeys, Tensor
-from deferflow.ops import array_ops, control_flow_ops, init_ops, state_ops, variable_scope, variables
+from deferflow.framework.indexed_slices import IndexedSlices, convert_to_tensor_or_indexed_slices, is_indexed_slices
+from deferflow.ops import array_ops, control_flow_ops, init_ops, math_ops, state_ops, variable_scope, variables
 
 
 @contextlib.contextmanager
@@ -126,14 +127,12 @@ class Optimizer:
         converted = []
         for g, v in grads_and_vars:
             if g is not None:
-                if getattr(g, "_is_indexed_slices", False):
-                    g = g._dense() if hasattr(g, "_dense") else g
                 try:
-                    g = ops.convert_to_tensor(g)
+                    g = convert_to_tensor_or_indexed_slices(g)
                 except (TypeError, ValueError):
                     raise TypeError(f"Gradient must be convertible to a Tensor or IndexedSlices, or None: {g}") \
                         from None
-                if not isinstance(g, Tensor):
+                if not isinstance(g, Tensor) and not is_indexed_slices(g):
                     raise TypeError(f"Gradient must be a Tensor, IndexedSlices, or None: {g}")
             if not hasattr(v, "_ref") and not isinstance(v, Tensor):
                 raise NotImplementedError(f"Trying to update a Tensor {v}")
@@ -150,6 +149,15 @@ class Optimizer:
                 if grad is None:
                     continue
                 with ops.name_scope("update_" + var.op.name), ops.colocate_with(var):
+                    if is_indexed_slices(grad):
+                        if getattr(var, "constraint", None) is not None:
+                            raise RuntimeError("Cannot use a constraint function on a sparse variable.")
+                        if _is_resource(var):
+                            update_ops.append(self._resource_apply_sparse_duplicate_indices(grad.values, var,
+                                                                                            grad.indices))
+                        else:
+                            update_ops.append(self._apply_sparse_duplicate_indices(grad, var))
+                        continue
                     op = self._apply_dense(grad, var)
                     if getattr(var, "constraint", None) is not None:
                         with ops.control_dependencies([op]):
@@ -205,16 +213,41 @@ class Optimizer:
     def _apply_dense(self, grad, var):
         raise NotImplementedError()
 
-    def _apply_update(self, op_type, var, slots, **inputs):
+    def _apply_sparse_duplicate_indices(self, grad, var):
+        """Repeated indices summed first, then ``_apply_sparse`` (TF's default)."""
+        values, indices = _deduplicate_indexed_slices(grad.values, grad.indices)
+        return self._apply_sparse(IndexedSlices(values, indices, grad.dense_shape), var)
+
+    def _resource_apply_sparse_duplicate_indices(self, grad, var, indices):
+        values, indices = _deduplicate_indexed_slices(grad, indices)
+        return self._resource_apply_sparse(values, var, indices)
+
+    # Optimizers whose update op has a SparseApply form define ``_apply(grad, var, indices=None)``: rows of
+    # ``grad`` for ``indices``, or the whole gradient.
+    def _apply_sparse(self, grad, var):
+        if not hasattr(self, "_apply"):
+            raise NotImplementedError()
+        return self._apply(grad.values, var, grad.indices)
+
+    def _resource_apply_sparse(self, grad, var, indices):
+        if not hasattr(self, "_apply"):
+            raise NotImplementedError()
+        return self._apply(grad, var, indices)
+
+    def _apply_update(self, op_type, var, slots, indices=None, **inputs):
         """TF's ``Apply<op_type>`` on a ref variable and its ``slots`` ({input name: slot variable}), or
         ``ResourceApply<op_type>`` on their handles when ``var`` is a resource variable, as TF's
-        ``_apply_dense``/``_resource_apply_dense`` emit them. Returns the update op."""
+        ``_apply_dense``/``_resource_apply_dense`` emit them; with ``indices``, the ``SparseApply`` forms
+        (``grad`` then holds the rows). Returns the update op."""
+        sparse = {} if indices is None else {"indices": indices}
+        prefix = "Apply" if indices is None else "SparseApply"
         if _is_resource(var):
             handles = {name: slot.handle for name, slot in slots.items()}
-            return ops.apply_op("ResourceApply" + op_type, var=var.handle, **handles, **inputs,
+            return ops.apply_op("Resource" + prefix + op_type, var=var.handle, **handles, **inputs, **sparse,
                                 use_locking=self._use_locking)
         refs = {name: slot._ref() for name, slot in slots.items()}
-        return ops.apply_op("Apply" + op_type, var=var._ref(), **refs, **inputs, use_locking=self._use_locking).op
+        return ops.apply_op(prefix + op_type, var=var._ref(), **refs, **inputs, **sparse,
+                            use_locking=self._use_locking).op
 
     def _finish(self, update_ops, name_scope):
         return control_flow_ops.group(*update_ops, name=name_scope)
@@ -269,6 +302,13 @@ class Optimizer:
 
     def _non_slot_variables(self):
         return self._non_slot_dict.values()
+
+
+def _deduplicate_indexed_slices(values, indices):
+    """(summed values, unique indices): rows of repeated indices added up (TF's helper of the same name)."""
+    unique_indices, positions = array_ops.unique(indices)
+    summed = math_ops.unsorted_segment_sum(values, positions, array_ops.shape(unique_indices)[0])
+    return summed, unique_indices
 
 
 def _flatten(x):

@@ -1,7 +1,8 @@
 """TF1's optimizers: each creates TF-named slots and emits its ``Apply*`` op (see ``training_ops``)."""
 from deferflow.framework import ops
-from deferflow.framework.ops import convert_to_tensor
-from deferflow.ops import array_ops, control_flow_ops, init_ops
+from deferflow.framework.indexed_slices import IndexedSlices
+from deferflow.framework.ops import apply_op, convert_to_tensor
+from deferflow.ops import array_ops, control_flow_ops, init_ops, math_ops, state_ops
 from deferflow.training import training_ops  # noqa: F401 - registers the Apply* ops
 from deferflow.training.optimizer import Optimizer
 
@@ -27,6 +28,14 @@ class GradientDescentOptimizer(Optimizer):
         return self._apply_update("GradientDescent", var, {}, alpha=_cast(self._learning_rate_tensor, var),
                                   delta=grad)
 
+    def _apply_sparse_duplicate_indices(self, grad, var):  # ScatterSub adds up repeated rows itself
+        delta = IndexedSlices(grad.values * _cast(self._learning_rate_tensor, var), grad.indices, grad.dense_shape)
+        return var.scatter_sub(delta, use_locking=self._use_locking)
+
+    def _resource_apply_sparse_duplicate_indices(self, grad, var, indices):
+        return apply_op("ResourceScatterAdd", resource=var.handle, indices=indices,
+                        updates=-grad * self._call_if_callable(self._learning_rate))
+
 
 class MomentumOptimizer(Optimizer):
     """``accum = momentum * accum + grad; var -= lr * accum`` (or the Nesterov form)."""
@@ -47,7 +56,10 @@ class MomentumOptimizer(Optimizer):
         self._momentum_tensor = convert_to_tensor(self._call_if_callable(self._momentum), name="momentum")
 
     def _apply_dense(self, grad, var):
-        return self._apply_update("Momentum", var, {"accum": self.get_slot(var, "momentum")},
+        return self._apply(grad, var)
+
+    def _apply(self, grad, var, indices=None):
+        return self._apply_update("Momentum", var, {"accum": self.get_slot(var, "momentum")}, indices,
                                   lr=_cast(self._learning_rate_tensor, var), grad=grad,
                                   momentum=_cast(self._momentum_tensor, var), use_nesterov=self._use_nesterov)
 
@@ -86,6 +98,37 @@ class AdamOptimizer(Optimizer):
                                   lr=_cast(self._lr_t, var), beta1=_cast(self._beta1_t, var),
                                   beta2=_cast(self._beta2_t, var), epsilon=_cast(self._epsilon_t, var), grad=grad)
 
+    def _apply_sparse_shared(self, grad, var, indices, scatter_add):
+        """TF's sparse Adam: decay all of m and v, add the rows' contributions with ``scatter_add``."""
+        b1p, b2p = self._get_beta_accumulators()
+        b1p, b2p = _cast(b1p.value(), var), _cast(b2p.value(), var)
+        lr_t, beta1_t, beta2_t = _cast(self._lr_t, var), _cast(self._beta1_t, var), _cast(self._beta2_t, var)
+        epsilon_t = _cast(self._epsilon_t, var)
+        lr = lr_t * math_ops.sqrt(1 - b2p) / (1 - b1p)
+        m = self.get_slot(var, "m")
+        m_scaled_g_values = grad * (1 - beta1_t)
+        m_t = state_ops.assign(m, m * beta1_t, use_locking=self._use_locking)
+        with ops.control_dependencies([m_t]):
+            m_t = scatter_add(m, indices, m_scaled_g_values)
+        v = self.get_slot(var, "v")
+        v_scaled_g_values = (grad * grad) * (1 - beta2_t)
+        v_t = state_ops.assign(v, v * beta2_t, use_locking=self._use_locking)
+        with ops.control_dependencies([v_t]):
+            v_t = scatter_add(v, indices, v_scaled_g_values)
+        v_sqrt = math_ops.sqrt(v_t)
+        var_update = state_ops.assign_sub(var, lr * m_t / (v_sqrt + epsilon_t), use_locking=self._use_locking)
+        return control_flow_ops.group(*[var_update, m_t, v_t])
+
+    def _apply_sparse(self, grad, var):
+        return self._apply_sparse_shared(grad.values, var, grad.indices,
+                                         lambda x, i, v: state_ops.scatter_add(x, i, v, use_locking=self._use_locking))
+
+    def _resource_apply_sparse(self, grad, var, indices):
+        def scatter_add(x, i, v):
+            with ops.control_dependencies([apply_op("ResourceScatterAdd", resource=x.handle, indices=i, updates=v)]):
+                return x.value()
+        return self._apply_sparse_shared(grad, var, indices, scatter_add)
+
     def _finish(self, update_ops, name_scope):
         with ops.control_dependencies(update_ops):
             b1p, b2p = self._get_beta_accumulators()
@@ -120,7 +163,10 @@ class AdagradOptimizer(Optimizer):
                                                        name="learning_rate")
 
     def _apply_dense(self, grad, var):
-        return self._apply_update("Adagrad", var, {"accum": self.get_slot(var, "accumulator")},
+        return self._apply(grad, var)
+
+    def _apply(self, grad, var, indices=None):
+        return self._apply_update("Adagrad", var, {"accum": self.get_slot(var, "accumulator")}, indices,
                                   lr=_cast(self._learning_rate_tensor, var), grad=grad)
 
 
@@ -153,12 +199,16 @@ class RMSPropOptimizer(Optimizer):
         self._epsilon_tensor = convert_to_tensor(self._call_if_callable(self._epsilon), name="epsilon")
 
     def _apply_dense(self, grad, var):
+        return self._apply(grad, var)
+
+    def _apply(self, grad, var, indices=None):
         slots = {"ms": self.get_slot(var, "rms"), "mom": self.get_slot(var, "momentum")}
         args = dict(lr=_cast(self._learning_rate_tensor, var), rho=_cast(self._decay_tensor, var),
                     momentum=_cast(self._momentum_tensor, var), epsilon=_cast(self._epsilon_tensor, var), grad=grad)
         if self._centered:
-            return self._apply_update("CenteredRMSProp", var, {"mg": self.get_slot(var, "mg"), **slots}, **args)
-        return self._apply_update("RMSProp", var, slots, **args)
+            return self._apply_update("CenteredRMSProp", var, {"mg": self.get_slot(var, "mg"), **slots}, indices,
+                                      **args)
+        return self._apply_update("RMSProp", var, slots, indices, **args)
 
 
 class AdadeltaOptimizer(Optimizer):
@@ -179,8 +229,11 @@ class AdadeltaOptimizer(Optimizer):
         self._epsilon_t = convert_to_tensor(self._call_if_callable(self._epsilon), name="epsilon")
 
     def _apply_dense(self, grad, var):
+        return self._apply(grad, var)
+
+    def _apply(self, grad, var, indices=None):
         return self._apply_update("Adadelta", var, {"accum": self.get_slot(var, "accum"),
-                                                    "accum_update": self.get_slot(var, "accum_update")},
+                                                    "accum_update": self.get_slot(var, "accum_update")}, indices,
                                   lr=_cast(self._lr_t, var), rho=_cast(self._rho_t, var),
                                   epsilon=_cast(self._epsilon_t, var), grad=grad)
 
@@ -228,9 +281,13 @@ class FtrlOptimizer(Optimizer):
         self._lr_power_tensor = convert_to_tensor(self._learning_rate_power, name="learning_rate_power")
 
     def _apply_dense(self, grad, var):
+        return self._apply(grad, var)
+
+    def _apply(self, grad, var, indices=None):
         slots = {"accum": self.get_slot(var, "accum"), "linear": self.get_slot(var, "linear")}
         args = dict(grad=grad, lr=_cast(self._learning_rate_tensor, var), l1=_cast(self._l1_tensor, var),
                     l2=_cast(self._l2_tensor, var), lr_power=_cast(self._lr_power_tensor, var))
         if self._l2_shrinkage <= 0.0:
-            return self._apply_update("Ftrl", var, slots, **args)
-        return self._apply_update("FtrlV2", var, slots, l2_shrinkage=_cast(self._l2_shrinkage_tensor, var), **args)
+            return self._apply_update("Ftrl", var, slots, indices, **args)
+        return self._apply_update("FtrlV2", var, slots, indices, l2_shrinkage=_cast(self._l2_shrinkage_tensor, var),
+                                  **args)

@@ -7,6 +7,8 @@ then replace the values.
 The arithmetic follows TF's CPU functors term by term, in the variable's dtype, so float32 results track
 TensorFlow's. Updates run in cache-sized chunks with small scratch buffers.
 """
+import inspect
+
 import numpy as np
 
 from deferflow.framework import errors, op_registry
@@ -21,14 +23,73 @@ _CHUNK = 1 << 15  # elements per chunk: the chunk's float32 operands and tempora
 
 def _check(var, grad, *slots):
     for what, a in (("grad", grad),) + slots:
-        if a.shape != var.shape:
+        if a is not None and a.shape != var.shape:
             raise errors.InvalidArgumentError(None, None, f"var and {what} do not have the same shape"
                                               f"{list(var.shape)} {list(a.shape)}")
 
 
+class _SparseGrad:
+    """The gradient rows of a ``SparseApply*`` op: ``values[i]`` belongs to row ``indices[i]``."""
+
+    __slots__ = ("values", "indices")
+
+    def __init__(self, values, indices):
+        self.values, self.indices = values, indices
+
+
+def _run(states, g, fn, n_tmp):
+    flat = [a.reshape(-1) for a in states]
+    g = np.ascontiguousarray(g, dtype=states[0].dtype).reshape(-1)
+    n = flat[0].size
+    step = max(1, min(n, _CHUNK))
+    tmps = [np.empty(step, states[0].dtype) for _ in range(n_tmp)]
+    for a in range(0, n, step):
+        b = min(a + step, n)
+        fn(*(f[a:b] for f in flat), g[a:b], *(t[:b - a] for t in tmps))
+
+
+def _sparse_rounds(indices):
+    """Positions of ``indices`` grouped so no group repeats a row, in order: the k-th group holds every row's
+    k-th occurrence (TF applies repeated rows one after another)."""
+    if np.unique(indices).size == indices.size:
+        return [np.arange(indices.size)]
+    order = np.argsort(indices, kind="stable")
+    sorted_idx = indices[order]
+    starts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]])
+    rank = np.arange(indices.size) - np.repeat(starts, np.diff(np.r_[starts, indices.size]))
+    occurrence = np.empty_like(rank)
+    occurrence[order] = rank
+    return [np.flatnonzero(occurrence == k) for k in range(int(occurrence.max()) + 1)]
+
+
+def _apply_sparse(states, grad, fn, n_tmp):
+    var = states[0]
+    values, indices = np.asarray(grad.values), np.asarray(grad.indices)
+    if indices.ndim != 1:
+        raise errors.InvalidArgumentError(None, None, "indices must be one-dimensional")
+    if var.ndim < 1:
+        raise errors.InvalidArgumentError(None, None, "var must be at least 1 dimensional")
+    if values.ndim != var.ndim or values.shape[1:] != var.shape[1:]:
+        d = next((i for i in range(1, var.ndim) if values.ndim <= i or values.shape[i] != var.shape[i]), 1)
+        raise errors.InvalidArgumentError(None, None, f"var and grad must match in dimension {d}")
+    if values.shape[0] != indices.shape[0]:
+        raise errors.InvalidArgumentError(None, None, "grad must be the same size as indices in the first dimension.")
+    bad = np.flatnonzero((indices < 0) | (indices >= var.shape[0]))
+    if bad.size:
+        raise errors.InvalidArgumentError(None, None, f"Index {indices[bad[0]]} at offset {bad[0]} in indices is "
+                                                      "out of range")
+    for positions in _sparse_rounds(indices):
+        rows = indices[positions]
+        picked = [a[rows] for a in states]
+        _run(picked, values[positions], fn, n_tmp)
+        for a, p in zip(states, picked):
+            a[rows] = p
+
+
 def _update(refs, slot_names, grad, fn, n_tmp=1):
     """Runs ``fn(*state_chunks, grad_chunk, *tmp_chunks)`` over flat chunks; ``fn`` updates the state
-    chunks (variable first, then its slots) in place. Returns the variable's ref."""
+    chunks (variable first, then its slots) in place. A ``_SparseGrad`` updates only its rows (the
+    ``SparseApply*`` ops). Returns the variable's ref."""
     states, fresh = [], []
     for ref in refs:
         array = ref.exclusive()
@@ -37,16 +98,13 @@ def _update(refs, slot_names, grad, fn, n_tmp=1):
             fresh.append((ref, array))
         states.append(array)
     var = states[0]
-    grad = np.asarray(grad)
-    _check(var, grad, *zip(slot_names, states[1:]))
-    flat = [a.reshape(-1) for a in states]
-    g = np.ascontiguousarray(grad, dtype=var.dtype).reshape(-1)
-    n = var.size
-    step = min(n, _CHUNK)
-    tmps = [np.empty(step, var.dtype) for _ in range(n_tmp)]
-    for a in range(0, n, step):
-        b = min(a + step, n)
-        fn(*(f[a:b] for f in flat), g[a:b], *(t[:b - a] for t in tmps))
+    _check(var, None, *zip(slot_names, states[1:]))
+    if type(grad) is _SparseGrad:
+        _apply_sparse(states, grad, fn, n_tmp)
+    else:
+        grad = np.asarray(grad)
+        _check(var, grad)
+        _run(states, grad, fn, n_tmp)
     for ref, array in fresh:
         ref.set(array)
     return refs[0]
@@ -59,10 +117,6 @@ def _scalar(x, dtype, name):
     return x.astype(dtype)[()]
 
 
-def _ref_values(*refs):
-    return [r.get() for r in refs]
-
-
 def _resource_ref(ctx, handle, dtype):
     """A ``Ref`` on a resource variable's slot in the session state (after TF's lookup checks)."""
     from deferflow.ops.resource_variable_ops import _lookup
@@ -70,29 +124,56 @@ def _resource_ref(ctx, handle, dtype):
     return ctx.state.resource_ref(handle.key, handle.name, dtype.as_numpy_dtype)
 
 
-def _define_apply(name, inputs, attrs=()):
+def _define_apply(name, inputs, attrs=(), sparse=False):
     """Defines TF's ``Apply<name>`` (ref variables: ``Ref(T)`` inputs, the variable's ref as output) and
     ``ResourceApply<name>`` (resource handles, no outputs) from one signature, where ``~`` marks the
-    variable and its slots. Returns a decorator registering one kernel, written against refs, for both."""
+    variable and its slots; with ``sparse``, also ``SparseApply<name>``/``ResourceSparseApply<name>``, which
+    take ``indices`` after ``grad`` and update those rows only. Returns a decorator registering one kernel,
+    written against refs, for all of them."""
     attrs = [_T, "use_locking: bool = false", *attrs]
-    ref_op = define("Apply" + name, inputs.replace("~", "Ref(T)"), "out: Ref(T)", attrs)
-    ref_op.shape(unchanged_shape)
-    res_op = define("ResourceApply" + name, inputs.replace("~", "resource"), "", attrs, stateful=True)
-    res_op.shape(lambda op: [])
-    for od in (ref_op, res_op):
-        lookup_error_gradient(od)  # TF registers no gradient for update ops
     n_state = inputs.count("~")
+    variants = [("Apply", False, False), ("ResourceApply", True, False)]
+    if sparse:
+        variants += [("SparseApply", False, True), ("ResourceSparseApply", True, True)]
+    names = [part.split(":")[0].strip() for part in inputs.split(",")]
+    grad_at = names.index("grad") if sparse else None
+    defs = []
+    for prefix, resource, is_sparse in variants:
+        sig = inputs.replace("grad: T", "grad: T, indices: Tindices") if is_sparse else inputs
+        extra = ["Tindices: {int32, int64}"] if is_sparse else []
+        if resource:
+            od = define(prefix + name, sig.replace("~", "resource"), "", attrs + extra, stateful=True)
+            od.shape(lambda op: [])
+        else:
+            od = define(prefix + name, sig.replace("~", "Ref(T)"), "out: Ref(T)", attrs + extra)
+            od.shape(unchanged_shape)
+        lookup_error_gradient(od)  # TF registers no gradient for update ops
+        defs.append((od, resource, is_sparse))
 
     def register(kernel):
-        ref_op.kernel(kernel)
-
-        def resource_kernel(ctx, *args, **attrs):
-            dtype = ctx.op._attrs["T"]
-            kernel(*(_resource_ref(ctx, h, dtype) for h in args[:n_state]), *args[n_state:], **attrs)
-        res_op.kernel(resource_kernel, ctx=True)
-        res_op.kernel_attrs = ref_op.kernel_attrs
+        attr_names = tuple(p.name for p in inspect.signature(kernel).parameters.values() if p.kind == p.KEYWORD_ONLY)
+        for od, resource, is_sparse in defs:
+            od.kernel(_variant_kernel(kernel, resource, is_sparse, n_state, grad_at), ctx=resource)
+            od.kernel_attrs = attr_names
         return kernel
     return register
+
+
+def _variant_kernel(kernel, resource, is_sparse, n_state, grad_at):
+    """``kernel`` adapted to one op variant: resource handles become refs, grad + indices a _SparseGrad."""
+    if not resource and not is_sparse:
+        return kernel
+
+    def run(*args, **attrs):
+        if resource:
+            ctx, args = args[0], args[1:]
+            dtype = ctx.op._attrs["T"]
+            args = tuple(_resource_ref(ctx, h, dtype) for h in args[:n_state]) + args[n_state:]
+        if is_sparse:
+            args = args[:grad_at] + (_SparseGrad(args[grad_at], args[grad_at + 1]),) + args[grad_at + 2:]
+        out = kernel(*args, **attrs)
+        return None if resource else out
+    return run
 
 
 # ---- ApplyGradientDescent ------------------------------------------------------------------
@@ -111,7 +192,7 @@ def _apply_gradient_descent(var_ref, alpha, delta):
 
 # ---- ApplyMomentum -------------------------------------------------------------------------
 _momentum_kernel = _define_apply("Momentum", "var: ~, accum: ~, lr: T, grad: T, momentum: T",
-                                 ["use_nesterov: bool = false"])
+                                 ["use_nesterov: bool = false"], sparse=True)
 
 
 @_momentum_kernel
@@ -172,7 +253,8 @@ def _apply_adam(var_ref, m_ref, v_ref, beta1_power, beta2_power, lr, beta1, beta
 
 
 # ---- ApplyAdagrad --------------------------------------------------------------------------
-_adagrad_kernel = _define_apply("Adagrad", "var: ~, accum: ~, lr: T, grad: T", ["update_slots: bool = true"])
+_adagrad_kernel = _define_apply("Adagrad", "var: ~, accum: ~, lr: T, grad: T", ["update_slots: bool = true"],
+                                sparse=True)
 
 
 @_adagrad_kernel
@@ -192,7 +274,7 @@ def _apply_adagrad(var_ref, accum_ref, lr, grad, *, update_slots):
 
 # ---- ApplyRMSProp / ApplyCenteredRMSProp ---------------------------------------------------
 _rmsprop_kernel = _define_apply("RMSProp", "var: ~, ms: ~, mom: ~, lr: T, rho: T, momentum: T, "
-                                "epsilon: T, grad: T")
+                                "epsilon: T, grad: T", sparse=True)
 
 
 @_rmsprop_kernel
@@ -218,7 +300,7 @@ def _apply_rms_prop(var_ref, ms_ref, mom_ref, lr, rho, momentum, epsilon, grad):
 
 
 _centeredrmsprop_kernel = _define_apply("CenteredRMSProp", "var: ~, mg: ~, ms: ~, mom: ~, lr: T, "
-                                        "rho: T, momentum: T, epsilon: T, grad: T")
+                                        "rho: T, momentum: T, epsilon: T, grad: T", sparse=True)
 
 
 @_centeredrmsprop_kernel
@@ -250,7 +332,7 @@ def _apply_centered_rms_prop(var_ref, mg_ref, ms_ref, mom_ref, lr, rho, momentum
 
 # ---- ApplyAdadelta -------------------------------------------------------------------------
 _adadelta_kernel = _define_apply("Adadelta", "var: ~, accum: ~, accum_update: ~, lr: T, rho: T, "
-                                 "epsilon: T, grad: T")
+                                 "epsilon: T, grad: T", sparse=True)
 
 
 @_adadelta_kernel
@@ -281,9 +363,7 @@ def _apply_adadelta(var_ref, accum_ref, accum_update_ref, lr, rho, epsilon, grad
 
 # ---- ApplyFtrl / ApplyFtrlV2 ---------------------------------------------------------------
 def _ftrl(var_ref, accum_ref, linear_ref, grad, lr, l1, l2, l2_shrinkage, lr_power, multiply_linear_by_lr):
-    var, accum, linear = _ref_values(var_ref, accum_ref, linear_ref)
-    _check(var, grad, ("accum", accum), ("linear", linear))
-    dt = var.dtype
+    dt = np.dtype(var_ref.dtype)
     lr_, l1_, l2_, shrink, p = (_scalar(x, dt, n) for x, n in (
         (lr, "lr"), (l1, "l1"), (l2, "l2"), (l2_shrinkage, "l2_shrinkage"), (lr_power, "lr_power")))
     if lr_ <= 0:
@@ -292,30 +372,30 @@ def _ftrl(var_ref, accum_ref, linear_ref, grad, lr, l1, l2, l2_shrinkage, lr_pow
 
     def powm(a):
         return np.sqrt(a) if half else np.power(a, -p)
-    g_shrunk = grad + 2 * shrink * var if shrink != 0 else grad
-    new_accum = accum + grad * grad
-    if multiply_linear_by_lr:
-        new_linear = linear + (g_shrunk * lr_ - (powm(new_accum) - powm(accum)) * var)
-        x = l1_ * lr_ * np.sign(new_linear) - new_linear
-        y = powm(new_accum) + 2 * l2_ * lr_
-        keep = np.abs(new_linear) > l1_ * lr_
-    else:
-        new_linear = linear + (g_shrunk - (powm(new_accum) - powm(accum)) / lr_ * var)
-        x = l1_ * np.sign(new_linear) - new_linear
-        y = powm(new_accum) / lr_ + 2 * l2_
-        keep = np.abs(new_linear) > l1_
-    new_var = np.where(keep, x / y, dt.type(0)).astype(dt)
-    linear_ref.set(new_linear.astype(dt))
-    accum_ref.set(new_accum.astype(dt))
-    var_ref.set(new_var)
-    return var_ref
+
+    def fn(w, accum, linear, g):
+        g_shrunk = g + 2 * shrink * w if shrink != 0 else g
+        new_accum = accum + g * g
+        if multiply_linear_by_lr:
+            linear += g_shrunk * lr_ - (powm(new_accum) - powm(accum)) * w
+            x = l1_ * lr_ * np.sign(linear) - linear
+            y = powm(new_accum) + 2 * l2_ * lr_
+            keep = np.abs(linear) > l1_ * lr_
+        else:
+            linear += g_shrunk - (powm(new_accum) - powm(accum)) / lr_ * w
+            x = l1_ * np.sign(linear) - linear
+            y = powm(new_accum) / lr_ + 2 * l2_
+            keep = np.abs(linear) > l1_
+        w[...] = np.where(keep, x / y, dt.type(0))
+        accum[...] = new_accum
+    return _update([var_ref, accum_ref, linear_ref], ["accum", "linear"], grad, fn, 0)
 
 
 _define_apply("Ftrl", "var: ~, accum: ~, linear: ~, grad: T, lr: T, l1: T, l2: T, lr_power: T",
-              ["multiply_linear_by_lr: bool = false"])(
+              ["multiply_linear_by_lr: bool = false"], sparse=True)(
     lambda var, accum, linear, grad, lr, l1, l2, lr_power, *, multiply_linear_by_lr: _ftrl(
         var, accum, linear, grad, lr, l1, l2, 0, lr_power, multiply_linear_by_lr))
 _define_apply("FtrlV2", "var: ~, accum: ~, linear: ~, grad: T, lr: T, l1: T, l2: T, l2_shrinkage: T, lr_power: T",
-              ["multiply_linear_by_lr: bool = false"])(
+              ["multiply_linear_by_lr: bool = false"], sparse=True)(
     lambda var, accum, linear, grad, lr, l1, l2, l2_shrinkage, lr_power, *, multiply_linear_by_lr: _ftrl(
         var, accum, linear, grad, lr, l1, l2, l2_shrinkage, lr_power, multiply_linear_by_lr))
