@@ -394,7 +394,7 @@ def _from_nhwc(x, data_format):
 
 
 def _openblas_thread_api():
-    """(get_num_threads, set_num_threads) of the OpenBLAS NumPy uses, or None where it can't be found."""
+    """(get_num_threads, set_num_threads, thread_shutdown) of the OpenBLAS NumPy uses, or None."""
     try:
         with open("/proc/self/maps") as f:
             paths = sorted({ln.split()[-1] for ln in f if "openblas" in ln.lower() and "/" in ln})
@@ -405,23 +405,33 @@ def _openblas_thread_api():
             lib = ctypes.CDLL(path)
         except OSError:
             continue
+        shutdown = getattr(lib, "blas_thread_shutdown_", None)
         for prefix in ("scipy_openblas", "openblas"):
             for suffix in ("64_", ""):
                 get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
                 put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                if get is not None and put is not None:
+                if get is not None and put is not None and shutdown is not None:
                     get.restype, get.argtypes = ctypes.c_int, []
                     put.restype, put.argtypes = None, [ctypes.c_int]
-                    return get, put
+                    shutdown.restype, shutdown.argtypes = ctypes.c_int, []
+                    return get, put, shutdown
     return None
 
 
 class _Team:
-    """Runs a kernel's batch in contiguous parts on this thread plus helper threads, each part calling a
-    single-threaded OpenBLAS: im2col copies and elementwise work then use every core too, and per-thread
-    GEMMs on half the rows ran faster than one two-threaded GEMM (measured on the conv-net step)."""
+    """Runs a large kernel's batch in contiguous parts on the calling thread plus helper threads, each
+    part calling a single-threaded OpenBLAS: im2col copies, padding and elementwise work then use every
+    core too, and per-thread GEMMs on part of the rows beat one multi-threaded GEMM (conv-net step: 66 ms
+    -> 46 ms on 2 cores).
 
-    MIN_BYTES = 1 << 18  # smaller kernels run on the calling thread: the hand-off costs more than it saves
+    OpenBLAS's own workers busy-wait for about 0.1 s after each multi-threaded call, and a helper thread
+    sharing a core with one ran slower than no helper at all. So a split sets OpenBLAS to one thread and
+    stops its workers first, and restores the thread count after (OpenBLAS restarts its workers then);
+    other NumPy code, ``MatMul`` included, keeps multi-threaded BLAS. Where that OpenBLAS can't be found,
+    or ``DEFERFLOW_NN_THREADS=1``, kernels run on the calling thread alone. Not safe alongside another
+    thread running a multi-threaded OpenBLAS call at the same moment; set DEFERFLOW_NN_THREADS=1 there."""
+
+    MIN_BYTES = 1 << 20  # smaller kernels run on the calling thread: the hand-off costs more than it saves
 
     def __init__(self):
         self.ways = 1
@@ -429,14 +439,11 @@ class _Team:
         self.pid = None
         self.jobs = []
         self.results = queue.SimpleQueue()
-        api = _openblas_thread_api() if os.environ.get("DEFERFLOW_NN_THREADS", "") != "1" else None
-        if api is None:
-            return
         want = os.environ.get("DEFERFLOW_NN_THREADS", "")
-        n = int(want) if want.isdigit() and int(want) > 0 else api[0]()
-        self.ways = max(1, min(n, os.cpu_count() or 1))
-        if self.ways > 1:
-            api[1](1)  # helper threads each run single-threaded GEMMs; idle OpenBLAS workers would spin
+        self.blas = _openblas_thread_api() if want != "1" else None
+        if self.blas is not None:
+            n = int(want) if want.isdigit() and int(want) > 0 else self.blas[0]()
+            self.ways = max(1, min(n, os.cpu_count() or 1))
 
     def _start(self):
         self.jobs = []
@@ -460,7 +467,12 @@ class _Team:
         if self.ways < 2 or n < 2 or nbytes < self.MIN_BYTES or not self.lock.acquire(blocking=False):
             fn(0, n)
             return
+        get, put, shutdown = self.blas
+        blas_threads = get()
         try:
+            if blas_threads > 1:
+                put(1)
+                shutdown()
             if self.pid != os.getpid():
                 self._start()
             ways = min(self.ways, n)
@@ -479,6 +491,8 @@ class _Team:
             if err is not None:
                 raise err
         finally:
+            if blas_threads > 1:
+                put(blas_threads)
             self.lock.release()
 
 
