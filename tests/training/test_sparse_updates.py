@@ -192,3 +192,26 @@ def test_tensorflow_embedding_graph_with_sparse_updates_trains_here(opt_name, tf
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-5)
     for name, value in theirs[1].items():
         np.testing.assert_allclose(ours[1][name], value, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("strategy", ["mod", "div"])
+def test_partitioned_embedding_trains_sparsely_as_tensorflow(strategy, tf_real):
+    def run(lib):
+        graph = lib.Graph()
+        with graph.as_default():
+            emb = lib.get_variable("emb", shape=[7, 3], initializer=lib.ones_initializer(),
+                                   partitioner=lib.fixed_size_partitioner(3))
+            looked_up = lib.nn.embedding_lookup(emb, lib.constant([1, 6, 1, 4, 0]), partition_strategy=strategy)
+            loss = lib.reduce_sum(lib.square(looked_up - 0.3) * lib.constant([[1.0], [2.0], [3.0], [4.0], [5.0]]))
+            train = lib.train.AdagradOptimizer(0.5).minimize(loss)
+            sess = lib.Session(graph=graph)
+            sess.run(lib.global_variables_initializer())
+            losses = [sess.run([loss, train])[0] for _ in range(3)]
+            types = sorted(op.type for op in graph.get_operations() if "Apply" in op.type)
+            return losses, {v.op.name: sess.run(v) for v in lib.global_variables()}, types
+    ours, theirs = run(tf), run(tf_real)
+    assert ours[2] == theirs[2] == ["SparseApplyAdagrad"] * 3
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-5)
+    assert sorted(ours[1]) == sorted(theirs[1])
+    for name, value in theirs[1].items():
+        np.testing.assert_allclose(ours[1][name], value, rtol=1e-5, err_msg=name)
