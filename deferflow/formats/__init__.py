@@ -6,5 +6,6 @@
 - ``dtypes``: DataType enum <-> NumPy dtype table.
 - ``tensor_slice``: slice extents, slice strings and slice keys of partitioned tensors.
 - ``checkpoint_state``: the text ``checkpoint`` file. ``tfrecord``: record framing of event files.
-- ``fileio``: atomic (temp + rename) writes, fsynced on request (``DEFERFLOW_CHECKPOINT_FSYNC=1``). ``errors``: CorruptFileError, MissingFileError.
+- ``fileio``: atomic (temp + rename) writes, fsynced on request (``DEFERFLOW_CHECKPOINT_FSYNC=1``).
+- ``errors``: CorruptFileError, MissingFileError.
 """
