@@ -165,7 +165,16 @@ def bind_kernel(op, state, session, ref_inputs=()):
         fn = functools.partial(fn, **kw)
     if ref_inputs:
         fn = _deref_wrapper(fn, list(ref_inputs))
+    if len(op._outputs) == 1 and od.outputs and od.outputs[0].is_list:
+        fn = _only_element(fn)  # a list output of length 1 (Unpack num=1, Split num_split=1...) fills one slot
     return fn
+
+
+def _only_element(fn):
+    def run(*args):
+        r = fn(*args)
+        return r[0] if isinstance(r, (list, tuple)) else r
+    return run
 
 
 def _is_ref_alias(op, ref_slots, ins):

@@ -824,9 +824,36 @@ ScatterNd.grad(lambda op, g: [None, gather_nd(g, op.inputs[0]), None])
 
 
 def gather_nd(params, indices, name=None, batch_dims=0):
-    if batch_dims:
-        raise NotImplementedError("gather_nd with batch_dims is not supported by deferflow")
-    return apply_op("GatherNd", name=name or "GatherNd", params=params, indices=indices)
+    """``tf.gather_nd``; with ``batch_dims`` the leading dims index in step, built from ops as TF builds it."""
+    if isinstance(batch_dims, int) and batch_dims == 0:
+        return apply_op("GatherNd", name=name or "GatherNd", params=params, indices=indices)
+    with ops.name_scope(name, "GatherNd", [params, indices]):
+        return _batch_gather_nd(convert_to_tensor(params), convert_to_tensor(indices), batch_dims)
+
+
+def _batch_gather_nd(params, indices, batch_dims):
+    """gather_nd over [b1..bM, ...] params with [b1..bM, i1..iK, C] indices: each batch position's own
+    indices, prefixed with that position's coordinates, into one plain gather_nd."""
+    from deferflow.ops import math_ops
+    if not isinstance(batch_dims, int) or batch_dims < 0:
+        raise ValueError(f"batch_dims must be a non-negative int for gather_nd, got {batch_dims!r}")
+    if indices.shape.ndims is None:
+        raise ValueError("gather_nd with batch_dims needs indices of known rank")
+    if batch_dims >= indices.shape.ndims:
+        raise ValueError(f"batch_dims = {batch_dims} must be less than rank(indices) = {indices.shape.ndims}")
+    idx_dtype = indices.dtype.base_dtype
+    params_shape, indices_shape = shape(params, out_type=idx_dtype), shape(indices, out_type=idx_dtype)
+    batch_shape = params_shape[:batch_dims]
+    batch_size = math_ops.reduce_prod(batch_shape)
+    inner_ndims = indices.shape.ndims - batch_dims - 1
+    ranges = [math_ops.range_(0, d, dtype=idx_dtype) for d in unstack(batch_shape, num=batch_dims, axis=0)]
+    grid = transpose(stack([reshape(m, [-1]) for m in meshgrid(*ranges, indexing="ij")], axis=0))
+    grid_shape = shape(grid, out_type=idx_dtype)
+    grid = reshape(grid, concat([grid_shape[:1], ones([inner_ndims], dtype=idx_dtype), grid_shape[1:]], 0))
+    grid = tile(grid, concat([[1], indices_shape[batch_dims:-1], [1]], 0))
+    flat = reshape(indices, concat([[batch_size], indices_shape[batch_dims:]], 0))
+    out = apply_op("GatherNd", params=params, indices=concat([grid, flat], -1))
+    return reshape(out, concat([batch_shape, shape(out, out_type=idx_dtype)[1:]], 0))
 
 
 def scatter_nd(indices, updates, shape, name=None):  # noqa: A002 - TF's argument name
