@@ -7,6 +7,7 @@ stderr and exit status 2, never a traceback.
 import argparse
 import difflib
 import os
+import re
 import sys
 
 EXIT_BAD_INPUT = 2
@@ -59,12 +60,13 @@ _CKPT_SUFFIXES = (".index", ".meta")
 
 
 def resolve_checkpoint(path):
-    """The checkpoint prefix for a prefix, ``.index``/``.data-*``/``.meta`` file, or a directory.
+    """The checkpoint prefix for a prefix, ``.index``/``.data-*``/``.meta`` file, or a directory; or the
+    file (glob pattern, prefix of ``-NNNNN-of-NNNNN`` shards) of a V1 checkpoint.
 
     A directory uses its ``checkpoint`` state file (the latest checkpoint), a SavedModel's
-    ``variables/variables``, or its only ``.index``.
+    ``variables/variables``, its only ``.index``, or its only V1 checkpoint.
     """
-    from deferflow.formats import checkpoint_state, errors
+    from deferflow.formats import checkpoint_state, checkpoint_v1, errors
 
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -78,14 +80,18 @@ def resolve_checkpoint(path):
             if not os.path.isabs(prefix):
                 prefix = os.path.join(path, prefix)
             moved = os.path.join(path, os.path.basename(prefix))
-            if not os.path.isfile(prefix + ".index") and os.path.isfile(moved + ".index"):
+            if not _exists(prefix) and _exists(moved):
                 prefix = moved  # an absolute path written before the folder was moved or copied
-            if not os.path.isfile(prefix + ".index"):
-                raise CLIError(f"{state_file} names checkpoint {prefix!r}, but {prefix}.index does not exist")
+            if not _exists(prefix):
+                raise CLIError(f"{state_file} names checkpoint {prefix!r}, but {prefix}.index does not exist "
+                               "(nor a V1 checkpoint file of that name)")
             return prefix
         if os.path.isfile(os.path.join(path, "variables", "variables.index")):  # a SavedModel directory
             return os.path.join(path, "variables", "variables")
         indexes = sorted(f[:-6] for f in os.listdir(path) if f.endswith(".index"))
+        if not indexes:  # V1 checkpoints: single files, or shard sets named PREFIX-NNNNN-of-NNNNN
+            indexes = sorted({_SHARD_SUFFIX.sub("", f) for f in os.listdir(path)
+                              if not f.endswith(".meta") and checkpoint_v1.is_v1_checkpoint(os.path.join(path, f))})
         if len(indexes) == 1:
             return os.path.join(path, indexes[0])
         if not indexes:
@@ -100,9 +106,11 @@ def resolve_checkpoint(path):
     head, sep, _ = path.rpartition(".data-")
     if sep and os.path.isfile(head + ".index"):
         return head
+    if checkpoint_v1.is_v1_checkpoint(path):
+        return path
     if os.path.isfile(path):
         raise CLIError(f"{path}: not a TensorFlow V2 checkpoint (expected a prefix with {path}.index "
-                       f"and {path}.data-* files beside it)")
+                       f"and {path}.data-* files beside it), nor a V1 checkpoint file")
     parent = os.path.dirname(path)
     if os.path.isdir(parent or "."):
         prefixes = [os.path.join(parent, f[:-6]) for f in os.listdir(parent or ".") if f.endswith(".index")]
@@ -112,13 +120,24 @@ def resolve_checkpoint(path):
     raise missing_path_error(path)
 
 
+def _exists(prefix):
+    """Whether a V2 checkpoint (``prefix.index``) or a V1 one (file, pattern or shards) is at ``prefix``."""
+    from deferflow.formats import checkpoint_v1
+
+    return os.path.isfile(prefix + ".index") or bool(checkpoint_v1.matching_files(prefix))
+
+
+_SHARD_SUFFIX = re.compile(r"-\d{5}-of-\d{5}$")
+
+
 def open_checkpoint(path):
-    """(prefix, BundleReader) for a checkpoint path; CLIError on anything unreadable."""
-    from deferflow.formats import bundle, errors
+    """(prefix, reader) for a checkpoint path: a BundleReader (V2) or a V1Reader with its interface;
+    CLIError on anything unreadable."""
+    from deferflow.formats import checkpoint_v1, errors
 
     prefix = resolve_checkpoint(path)
     try:
-        return prefix, bundle.BundleReader(prefix)
+        return prefix, checkpoint_v1.open_checkpoint(prefix)
     except errors.FormatError as e:
         raise CLIError(f"{e.filename}: not a readable TensorFlow checkpoint: {e.detail}") from None
 

@@ -1,8 +1,10 @@
 """Reading checkpoints without a graph: ``tf.train.load_checkpoint``, ``NewCheckpointReader``,
 ``list_variables``, ``load_variable``, and ``init_from_checkpoint`` (initializers that read a checkpoint).
+V2 checkpoints and V1 ones (single files or sharded glob patterns) are both read.
 """
 import os
 
+from deferflow.formats import checkpoint_v1
 from deferflow.formats import errors as format_errors
 from deferflow.framework import dtypes, errors, ops
 from deferflow.ops import io_ops
@@ -10,18 +12,26 @@ from deferflow.training import checkpoint_management
 
 
 class CheckpointReader:
-    """TensorFlow's ``CheckpointReader`` over a V2 checkpoint prefix."""
+    """TensorFlow's ``CheckpointReader``: a V2 checkpoint prefix (``PREFIX.index`` exists) or, as TensorFlow
+    falls back to, a V1 checkpoint file or glob pattern (``model.ckpt``, ``model.ckpt-?????-of-00002``)."""
 
     def __init__(self, filepattern):
         if isinstance(filepattern, bytes):
             filepattern = filepattern.decode("utf-8", "surrogateescape")
         self._prefix = os.fspath(filepattern)
-        if not os.path.exists(self._prefix + ".index"):
+        self._v1 = not os.path.exists(self._prefix + ".index") and bool(checkpoint_v1.matching_files(self._prefix))
+        if self._v1:
+            try:
+                self._reader = checkpoint_v1.V1Reader(self._prefix)
+            except (format_errors.FormatError, OSError) as e:
+                raise io_ops.translate_error(e) from None
+        elif not os.path.exists(self._prefix + ".index"):
             hint = io_ops.path_hint(self._prefix)
             raise errors.NotFoundError(None, None, "Unsuccessful TensorSliceReader constructor: Failed to find any "
                                        f"matching files for {self._prefix}" + (f". {hint}" if hint else ""))
-        self._reader = io_ops.open_reader(self._prefix)
-        self._reader.close()  # data shards are reopened per read; the index stays parsed
+        else:
+            self._reader = io_ops.open_reader(self._prefix)
+        self._reader.close()  # data files are reopened per read; the index (V1: metadata) stays parsed
 
     def has_tensor(self, tensor_str):
         return tensor_str in self._reader
@@ -32,22 +42,34 @@ class CheckpointReader:
             raise errors.NotFoundError(None, None, f"Key {tensor_str} not found in checkpoint")
         try:
             with io_ops.no_hugepage_stalls():
-                value = io_ops.read_tensor(self._reader, self._prefix, tensor_str)
+                if self._v1:
+                    value = self._read_v1(tensor_str)
+                else:
+                    value = io_ops.read_tensor(self._reader, self._prefix, tensor_str)
         finally:
             self._reader.close()
         return value[()] if value.ndim == 0 else value  # scalars come back as NumPy scalars / bytes, as in TF
+
+    def _read_v1(self, name):
+        try:
+            return self._reader.read(name)
+        except (format_errors.FormatError, OSError) as e:
+            raise io_ops.translate_error(e, None, name) from None  # (its path hints speak of V2 prefixes only)
+
+    def _translate(self, e):
+        return io_ops.translate_error(e, None if self._v1 else self._prefix)
 
     def get_variable_to_shape_map(self):
         try:
             return self._reader.variable_to_shape_map()
         except (format_errors.FormatError, OSError) as e:
-            raise io_ops.translate_error(e, self._prefix) from None
+            raise self._translate(e) from None
 
     def get_variable_to_dtype_map(self):
         try:
             return {k: dtypes.as_dtype(v) for k, v in self._reader.variable_to_dtype_map().items()}
         except (format_errors.FormatError, OSError) as e:
-            raise io_ops.translate_error(e, self._prefix) from None
+            raise self._translate(e) from None
 
     def debug_string(self):
         from deferflow.formats.protos import DataType

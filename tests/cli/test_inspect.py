@@ -139,3 +139,43 @@ def test_saved_model_directory_means_its_variables():
     assert r.out.startswith(f"checkpoint {os.path.join(CLI_GOLDEN, 'saved_model', 'variables', 'variables')}")
     assert sorted(_rows(r.out)) == ["conv1/biases", "conv1/weights", "fc7/biases", "fc7/weights", "fc8/biases",
                                     "fc8/weights"]
+
+
+# --- V1 checkpoints (single TensorSliceWriter files; sharded: PREFIX-NNNNN-of-NNNNN) ---
+
+V1 = os.path.join(GOLDEN, "v1")
+with open(os.path.join(V1, "expected.json")) as f:
+    EXPECTED_V1 = json.load(f)
+
+
+@pytest.mark.parametrize("case", ["dtypes", "partitioned", "sharded"])
+def test_v1_checkpoints(case):
+    expected = EXPECTED_V1[case]["tensors"]
+    saved = os.path.join(V1, EXPECTED_V1[case]["saved_path"])
+    for path in (os.path.join(V1, case), saved, os.path.join(V1, case, "model.ckpt")):
+        r = run_cli("inspect", path, "--stats")
+        assert r.code == 0, r
+        assert f"({2 if case == 'sharded' else 1} data shard" in r.out
+        rows = _rows(r.out)
+        assert sorted(rows) == sorted(expected)
+        for name, spec in expected.items():
+            assert rows[name][:2] == [spec["dtype"], "[" + ",".join(map(str, spec["shape"])) + "]"], name
+            assert int(rows[name][2].replace(",", "")) > 0
+            if spec["dtype"] in ("float32", "float64", "int32", "int64") and spec["values"]:
+                assert rows[name][3:5] == [f"{min(spec['values']):.6g}", f"{max(spec['values']):.6g}"], name
+    name = sorted(expected)[-1]
+    r = run_cli("inspect", saved, "--tensor", name)
+    assert r.code == 0 and f"tensor_name: {name}  ({expected[name]['dtype']}" in r.out, r
+
+
+def test_v1_bad_files(tmp_path):
+    shutil.copy(os.path.join(V1, "dtypes", "model.ckpt"), tmp_path / "model.ckpt")
+    raw = bytearray((tmp_path / "model.ckpt").read_bytes())
+    raw[100] ^= 0x01
+    (tmp_path / "model.ckpt").write_bytes(bytes(raw))
+    assert_bad_input(run_cli("inspect", tmp_path / "model.ckpt"), "model.ckpt", "checksum mismatch")
+    assert_bad_input(run_cli("inspect", tmp_path), "model.ckpt", "checksum mismatch")  # found as the folder's only V1 file
+    (tmp_path / "model.ckpt").write_bytes(bytes(raw[:-1]))  # no table footer: not a checkpoint at all
+    assert_bad_input(run_cli("inspect", tmp_path / "model.ckpt"), "not a TensorFlow V2 checkpoint", "nor a V1")
+    shutil.copy(os.path.join(V1, "sharded", "model.ckpt-00000-of-00002"), tmp_path / "s-00000-of-00002")
+    assert_bad_input(run_cli("inspect", tmp_path / "s"), "s-00001-of-00002")
