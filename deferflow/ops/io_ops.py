@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from deferflow.formats import bundle, tensor_slice
+from deferflow.formats import bundle, checkpoint_v1, tensor_slice
 from deferflow.formats import errors as format_errors
 from deferflow.framework import dtypes, errors, op_registry, ops
 from deferflow.framework import tensor_shape as ts
@@ -60,9 +60,10 @@ def path_hint(path):
     if os.path.basename(path) == "checkpoint" and os.path.isfile(path):
         return (f"{path!r} is a checkpoint state file: pass tf.train.latest_checkpoint("
                 f"{os.path.dirname(path) or '.'!r}) instead")
-    if os.path.isfile(path) and not os.path.exists(bundle.index_filename(path)):
-        return (f"{path!r} is a single file, not the prefix of a V2 checkpoint (PREFIX.index + PREFIX.data-*); "
-                "V1 checkpoints are not supported: convert them with TensorFlow")
+    if os.path.isfile(path) and not os.path.exists(bundle.index_filename(path)) and \
+            not checkpoint_v1.is_v1_checkpoint(path):
+        return (f"{path!r} is a single file, not the prefix of a V2 checkpoint (PREFIX.index + PREFIX.data-*) "
+                "nor a V1 checkpoint file")
     return None
 
 
@@ -206,9 +207,11 @@ def _restore_v2_shape(op):
 
 
 def open_reader(prefix):
-    """A BundleReader for ``prefix``, formats errors translated (NotFoundError with a hint, DataLossError)."""
+    """A reader for the checkpoint at ``prefix`` — V2 (``prefix.index``), or a V1 file (``prefix`` itself, or
+    its ``-?????-of-?????`` shards), as TF's RestoreV2 falls back to V1 — formats errors translated
+    (NotFoundError with a hint, DataLossError)."""
     try:
-        return bundle.BundleReader(prefix)
+        return checkpoint_v1.open_checkpoint(prefix)
     except (format_errors.FormatError, OSError) as e:
         raise translate_error(e, prefix) from None
 
