@@ -394,7 +394,8 @@ def _from_nhwc(x, data_format):
 
 
 def _openblas_thread_api():
-    """(get_num_threads, set_num_threads, thread_shutdown) of the OpenBLAS NumPy uses, or None."""
+    """OpenBLAS's thread count and workers-running flag (its exported ``blas_cpu_number`` and
+    ``blas_server_avail``) and its worker shutdown, for the OpenBLAS NumPy uses; None where not found."""
     try:
         with open("/proc/self/maps") as f:
             paths = sorted({ln.split()[-1] for ln in f if "openblas" in ln.lower() and "/" in ln})
@@ -406,15 +407,19 @@ def _openblas_thread_api():
         except OSError:
             continue
         shutdown = getattr(lib, "blas_thread_shutdown_", None)
+        try:
+            count = ctypes.c_int.in_dll(lib, "blas_cpu_number")
+            running = ctypes.c_int.in_dll(lib, "blas_server_avail")
+        except ValueError:
+            continue
         for prefix in ("scipy_openblas", "openblas"):
-            for suffix in ("64_", ""):
-                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                if get is not None and put is not None and shutdown is not None:
-                    get.restype, get.argtypes = ctypes.c_int, []
-                    put.restype, put.argtypes = None, [ctypes.c_int]
-                    shutdown.restype, shutdown.argtypes = ctypes.c_int, []
-                    return get, put, shutdown
+            get = getattr(lib, f"{prefix}_get_num_threads64_", None) or getattr(lib, f"{prefix}_get_num_threads",
+                                                                                None)
+            if get is not None and shutdown is not None:
+                get.restype, get.argtypes = ctypes.c_int, []
+                shutdown.restype, shutdown.argtypes = ctypes.c_int, []
+                if get() == count.value:  # the variable really is the thread count OpenBLAS reports
+                    return count, running, shutdown
     return None
 
 
@@ -425,11 +430,13 @@ class _Team:
     -> 46 ms on 2 cores).
 
     OpenBLAS's own workers busy-wait for about 0.1 s after each multi-threaded call, and a helper thread
-    sharing a core with one ran slower than no helper at all. So a split sets OpenBLAS to one thread and
-    stops its workers first, and restores the thread count after (OpenBLAS restarts its workers then);
-    other NumPy code, ``MatMul`` included, keeps multi-threaded BLAS. Where that OpenBLAS can't be found,
-    or ``DEFERFLOW_NN_THREADS=1``, kernels run on the calling thread alone. Not safe alongside another
-    thread running a multi-threaded OpenBLAS call at the same moment; set DEFERFLOW_NN_THREADS=1 there."""
+    sharing a core with one ran slower than no helper at all. So a split sets OpenBLAS's thread count to
+    one, stops its workers if they are running, and puts the count back after; the next multi-threaded
+    call (``MatMul``, other NumPy code) restarts the workers itself, so consecutive splits pay nothing and
+    everything else keeps multi-threaded BLAS. (``openblas_set_num_threads`` would restart the workers on
+    every restore, which cost ~3 ms per conv-net step.) Where that OpenBLAS can't be found, or with
+    ``DEFERFLOW_NN_THREADS=1``, kernels run on the calling thread alone. Not safe alongside another thread
+    running a multi-threaded OpenBLAS call at the same moment: set DEFERFLOW_NN_THREADS=1 there."""
 
     MIN_BYTES = 1 << 20  # smaller kernels run on the calling thread: the hand-off costs more than it saves
 
@@ -442,7 +449,7 @@ class _Team:
         want = os.environ.get("DEFERFLOW_NN_THREADS", "")
         self.blas = _openblas_thread_api() if want != "1" else None
         if self.blas is not None:
-            n = int(want) if want.isdigit() and int(want) > 0 else self.blas[0]()
+            n = int(want) if want.isdigit() and int(want) > 0 else self.blas[0].value
             self.ways = max(1, min(n, os.cpu_count() or 1))
 
     def _start(self):
@@ -467,11 +474,12 @@ class _Team:
         if self.ways < 2 or n < 2 or nbytes < self.MIN_BYTES or not self.lock.acquire(blocking=False):
             fn(0, n)
             return
-        get, put, shutdown = self.blas
-        blas_threads = get()
+        count, running, shutdown = self.blas
+        blas_threads = count.value
         try:
             if blas_threads > 1:
-                put(1)
+                count.value = 1
+            if running.value:
                 shutdown()
             if self.pid != os.getpid():
                 self._start()
@@ -492,7 +500,7 @@ class _Team:
                 raise err
         finally:
             if blas_threads > 1:
-                put(blas_threads)
+                count.value = blas_threads
             self.lock.release()
 
 
