@@ -152,32 +152,18 @@ def _scatter(kind, ref, indices, updates, use_locking, name):
                     use_locking=(locking == "true") if use_locking is None else bool(use_locking))
 
 
-def scatter_update(ref, indices, updates, use_locking=True, name=None):
-    return _scatter("Update", ref, indices, updates, use_locking, name)
+def _scatter_function(kind):
+    locking = SCATTER_KINDS[kind][2] == "true"
+
+    def fn(ref, indices, updates, use_locking=locking, name=None):
+        return _scatter(kind, ref, indices, updates, use_locking, name)
+    fn.__name__ = fn.__qualname__ = "scatter_" + kind.lower()
+    fn.__doc__ = f"``tf.scatter_{kind.lower()}``: rows ``indices`` of ``ref`` combined with ``updates``."
+    return fn
 
 
-def scatter_add(ref, indices, updates, use_locking=False, name=None):
-    return _scatter("Add", ref, indices, updates, use_locking, name)
-
-
-def scatter_sub(ref, indices, updates, use_locking=False, name=None):
-    return _scatter("Sub", ref, indices, updates, use_locking, name)
-
-
-def scatter_mul(ref, indices, updates, use_locking=False, name=None):
-    return _scatter("Mul", ref, indices, updates, use_locking, name)
-
-
-def scatter_div(ref, indices, updates, use_locking=False, name=None):
-    return _scatter("Div", ref, indices, updates, use_locking, name)
-
-
-def scatter_min(ref, indices, updates, use_locking=False, name=None):
-    return _scatter("Min", ref, indices, updates, use_locking, name)
-
-
-def scatter_max(ref, indices, updates, use_locking=False, name=None):
-    return _scatter("Max", ref, indices, updates, use_locking, name)
+scatter_update, scatter_add, scatter_sub, scatter_mul, scatter_div, scatter_min, scatter_max = (
+    _scatter_function(kind) for kind in ("Update", "Add", "Sub", "Mul", "Div", "Min", "Max"))
 
 
 IsVariableInitialized = define("IsVariableInitialized", "ref: Ref(dtype)", "is_initialized: bool", ["dtype: type"])

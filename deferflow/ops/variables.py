@@ -176,27 +176,6 @@ class Variable:
         return state_ops.apply_op("Scatter" + kind, name=name or "Scatter" + kind, ref=self._variable,
                                   indices=indices, updates=updates, use_locking=locking)
 
-    def scatter_update(self, sparse_delta, use_locking=False, name=None):
-        return self._scatter("Update", sparse_delta.indices, sparse_delta.values, use_locking, name)
-
-    def scatter_add(self, sparse_delta, use_locking=False, name=None):
-        return self._scatter("Add", sparse_delta.indices, sparse_delta.values, use_locking, name)
-
-    def scatter_sub(self, sparse_delta, use_locking=False, name=None):
-        return self._scatter("Sub", sparse_delta.indices, sparse_delta.values, use_locking, name)
-
-    def scatter_mul(self, sparse_delta, use_locking=False, name=None):
-        return self._scatter("Mul", sparse_delta.indices, sparse_delta.values, use_locking, name)
-
-    def scatter_div(self, sparse_delta, use_locking=False, name=None):
-        return self._scatter("Div", sparse_delta.indices, sparse_delta.values, use_locking, name)
-
-    def scatter_min(self, sparse_delta, use_locking=False, name=None):
-        return self._scatter("Min", sparse_delta.indices, sparse_delta.values, use_locking, name)
-
-    def scatter_max(self, sparse_delta, use_locking=False, name=None):
-        return self._scatter("Max", sparse_delta.indices, sparse_delta.values, use_locking, name)
-
     def set_shape(self, shape):
         self._variable.set_shape(shape)
         self._snapshot.set_shape(shape)
@@ -233,6 +212,18 @@ class Variable:
 
     def __array__(self, dtype=None, copy=None):
         raise NotImplementedError(f"Cannot convert a symbolic Variable ({self.name}) to a numpy array.")
+
+
+def _scatter_method(kind):
+    def method(self, sparse_delta, use_locking=False, name=None):
+        return self._scatter(kind, sparse_delta.indices, sparse_delta.values, use_locking, name)
+    method.__name__ = method.__qualname__ = "scatter_" + kind.lower()
+    method.__doc__ = f"Scatter{kind} of the IndexedSlices ``sparse_delta`` into this variable's rows."
+    return method
+
+
+for _kind in ("Update", "Add", "Sub", "Mul", "Div", "Min", "Max"):
+    setattr(Variable, "scatter_" + _kind.lower(), _scatter_method(_kind))
 
 
 def _variable_conversion(v, dtype=None, name=None, as_ref=False):
