@@ -110,3 +110,10 @@ def executing_eagerly():
 
 def get_default_graph_seed():
     return get_default_graph().seed
+
+
+def __getattr__(name):
+    if name == "contrib":  # imported on first use so that `import deferflow` stays fast
+        import importlib
+        return importlib.import_module("deferflow.contrib")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
