@@ -94,6 +94,16 @@ def _flat_split(arrays):
     return [a.reshape(-1) for a in arrays]
 
 
+def _relu(x):
+    flat = _flat_split([x])
+    if flat is None:
+        return np.maximum(x, 0)
+    out = np.empty(x.shape, x.dtype)
+    o, (x1,) = out.reshape(-1), flat
+    _team.split(lambda a, b: np.maximum(x1[a:b], 0, out=o[a:b]), x1.size, x.nbytes)
+    return out
+
+
 def _relu_grad(g, y):
     flat = _flat_split([g, y])
     if flat is None:
@@ -108,7 +118,7 @@ def _relu_grad(g, y):
     return out
 
 
-Relu, ReluGrad = _activation("Relu", lambda x: np.maximum(x, 0), "ReluGrad", _relu_grad, from_output=True, types=_REALS)
+Relu, ReluGrad = _activation("Relu", _relu, "ReluGrad", _relu_grad, from_output=True, types=_REALS)
 Relu6, Relu6Grad = _activation("Relu6", lambda x: np.clip(x, 0, 6), "Relu6Grad",
                                lambda g, x: g * ((x > 0) & (x < 6)), from_output=True, types=_REALS)
 Elu, EluGrad = _activation("Elu", lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))), "EluGrad",
@@ -308,6 +318,11 @@ def _bias_add_kernel(x, b, *, data_format):
     if x.ndim < 2 or b.ndim != 1 or x.shape[ax] != b.shape[0]:
         raise errors.InvalidArgumentError(None, None, f"Must provide as many biases as the last dimension of the "
                                           f"input tensor: {list(b.shape)} vs. {list(x.shape)}")
+    if ax == x.ndim - 1 and x.dtype.kind == "f" and x.dtype == b.dtype and x.flags.c_contiguous:
+        out = np.empty(x.shape, x.dtype)
+        x2, o2 = x.reshape(-1, b.shape[0]), out.reshape(-1, b.shape[0])
+        _team.split(lambda i, j: np.add(x2[i:j], b, out=o2[i:j]), x2.shape[0], x.nbytes)
+        return out
     return x + b.reshape((-1,) + (1,) * (x.ndim - 1 - ax))
 
 

@@ -126,3 +126,14 @@ def test_team_hands_back_a_helper_threads_exception(monkeypatch):
     seen.clear()
     nn_ops._team.split(lambda a, b: seen.append((a, b)), 4, 1)  # the team still works afterwards
     assert sorted(seen)[0][0] == 0 and sorted(seen)[-1][1] == 4
+
+
+def test_split_relu_and_bias_add_match_tensorflow(tf_real, ways):
+    x = _rng.randn(6, 20, 16, 8).astype(np.float32)
+    x.reshape(-1)[::19] = np.nan  # NaN passes through both, as in TF
+    b = _rng.randn(8).astype(np.float32)
+
+    def build(tf):
+        y = tf.nn.bias_add(tf.constant(x), tf.constant(b))
+        return [y, tf.nn.relu(y), tf.nn.relu(tf.constant(x))]
+    assert_same(tf_real, build)
