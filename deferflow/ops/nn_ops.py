@@ -450,8 +450,9 @@ class _Team:
     call (``MatMul``, other NumPy code) restarts the workers itself, so consecutive splits pay nothing and
     everything else keeps multi-threaded BLAS. (``openblas_set_num_threads`` would restart the workers on
     every restore, which cost ~3 ms per conv-net step.) Where that OpenBLAS can't be found, or with
-    ``DEFERFLOW_NN_THREADS=1``, kernels run on the calling thread alone. Not safe alongside another thread
-    running a multi-threaded OpenBLAS call at the same moment: set DEFERFLOW_NN_THREADS=1 there."""
+    ``DEFERFLOW_NN_THREADS=1``, kernels run on the calling thread alone; so they do while the process has
+    Python threads of its own (one of them might be inside OpenBLAS, whose workers must not be stopped
+    then). Native threads calling NumPy's OpenBLAS are not detected: set DEFERFLOW_NN_THREADS=1 there."""
 
     MIN_BYTES = 1 << 20  # smaller kernels run on the calling thread: the hand-off costs more than it saves
 
@@ -486,8 +487,9 @@ class _Team:
 
     def split(self, fn, n, nbytes):
         """fn(a, b) over [0, n) in parts run concurrently; parts must touch disjoint outputs."""
-        if self.ways < 2 or n < 2 or nbytes < self.MIN_BYTES or not self.lock.acquire(blocking=False):
-            fn(0, n)
+        if (self.ways < 2 or n < 2 or nbytes < self.MIN_BYTES or threading.active_count() > 1 + len(self.jobs)
+                or not self.lock.acquire(blocking=False)):
+            fn(0, n)  # other Python threads may be inside OpenBLAS: its workers can't be stopped safely
             return
         count, running, shutdown = self.blas
         blas_threads = count.value

@@ -137,3 +137,25 @@ def test_split_relu_and_bias_add_match_tensorflow(tf_real, ways):
         y = tf.nn.bias_add(tf.constant(x), tf.constant(b))
         return [y, tf.nn.relu(y), tf.nn.relu(tf.constant(x))]
     assert_same(tf_real, build)
+
+
+def test_team_stays_on_the_calling_thread_while_other_python_threads_run(monkeypatch):
+    """Another thread might be inside OpenBLAS: its workers must not be stopped under it."""
+    import threading
+    monkeypatch.setattr(nn_ops._team, "MIN_BYTES", 0)
+    if nn_ops._team.ways < 2:
+        pytest.skip("no helper threads on this machine")
+    nn_ops._team.split(lambda a, b: None, 4, 1)  # helpers started
+    seen = []
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        nn_ops._team.split(lambda a, b: seen.append((a, b, threading.current_thread())), 4, 1)
+    finally:
+        release.set()
+        other.join()
+    assert seen == [(0, 4, threading.main_thread())]
+    seen.clear()
+    nn_ops._team.split(lambda a, b: seen.append((a, b)), 4, 1)
+    assert len(seen) == nn_ops._team.ways
