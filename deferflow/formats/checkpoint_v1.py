@@ -18,6 +18,7 @@ import glob
 import mmap
 import os
 import re
+import threading
 
 import numpy as np
 
@@ -186,6 +187,7 @@ class V1Reader:
         self.num_shards = len(self.files)
         self.index_path = self.files[0]  # what BundleReader users print as "the checkpoint file"
         self._open = {}  # file index -> (file, mmap, _Table)
+        self._lock = threading.Lock()  # tables cache parsed blocks: one reader thread at a time in them
         self._tensors = {}  # name bytes -> _Tensor
         self._total_bytes = 0
         try:
@@ -353,7 +355,8 @@ class V1Reader:
         """(record bytes, parsed SavedSlice) of one stored slice, checked to be that slice."""
         key = tensor_slice.encode_tensor_name_slice(tensor.name, list(extents))
         where = f"tensor {bundle._key_str(tensor.name)!r} slice {tensor_slice.slice_string(extents) or '(scalar)'}"
-        value = self._table(i).get(key)
+        with self._lock:
+            value = self._table(i).get(key)
         if value is None:
             self._corrupt(i, f"{where}: no data record (key missing)")
         sts = SavedTensorSlices()
@@ -462,7 +465,8 @@ class V1Reader:
 
     def close(self):
         """Unmap the files (metadata stays parsed; a later read maps them again)."""
-        opened, self._open = self._open, {}
+        with self._lock:
+            opened, self._open = self._open, {}
         for f, mm, table in opened.values():
             del table
             _unmap(mm)

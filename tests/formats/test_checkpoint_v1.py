@@ -450,3 +450,55 @@ def test_fuzz_mutated_file_bytes(tmp_path_factory, case, edits):
     path = str(tmp_path_factory.mktemp("fuzz") / "model.ckpt")
     open(path, "wb").write(bytes(data))
     _check_damaged(path, case)
+
+
+@st.composite
+def forged_partitions(draw):
+    """A forged V1 file: random shape and slices (possibly overlapping, out of range or incomplete), each
+    slice's record holding a random number of values (usually the right one)."""
+    dims = draw(st.lists(st.integers(0, 5), min_size=1, max_size=3) | st.lists(st.integers(-1, 2**40),
+                                                                                max_size=2))
+    slices = draw(st.lists(st.lists(st.tuples(st.integers(-1, 6), st.integers(-2, 6)), min_size=len(dims),
+                                    max_size=len(dims)) | st.just([(0, -1)] * len(dims)), min_size=1, max_size=4))
+    records = {b"": _meta(dims=dims, slices=slices)}
+    truth = {}
+    for extents in slices:
+        try:
+            bounds = tensor_slice.resolve(extents, dims)
+        except ValueError:
+            continue
+        n = int(np.prod([b - a for a, b in bounds], dtype=object))
+        if n > 1000:
+            continue
+        count = draw(st.sampled_from([n, n, n, max(0, n - 1), n + 1]))
+        values = draw(st.lists(st.floats(width=32, allow_nan=False), min_size=count, max_size=count))
+        records[_key(extents=extents)] = _data(extents=extents, floats=values)
+        if count == n:
+            truth[tuple(bounds)] = np.array(values, np.float32).reshape([b - a for a, b in bounds])
+    return dims, records, truth
+
+
+@FUZZ
+@given(forged=forged_partitions())
+def test_fuzz_forged_partitions(tmp_path_factory, forged):
+    dims, records, truth = forged
+    path = _forge(tmp_path_factory.mktemp("forged"), records)
+    tracemalloc.start()
+    try:
+        try:
+            result = checkpoint_v1.load(path)["t"]
+        except CorruptFileError as e:
+            assert "forged.ckpt" in str(e)
+            result = None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    if result is not None:  # then the slices tile the tensor exactly, each with the right count of values
+        assert result.shape == tuple(dims) and result.dtype == np.float32
+        covered = np.zeros(dims, int)
+        for bounds, values in truth.items():
+            region = tuple(slice(a, b) for a, b in bounds)
+            covered[region] += 1
+            assert result[region].tobytes() == values.tobytes()
+        assert (covered == 1).all()
