@@ -20,6 +20,7 @@ from deferflow.contrib.layers.layers import (avg_pool2d, batch_norm, bias_add, c
                                              convolution2d, convolution2d_transpose, dropout, flatten,
                                              fully_connected, linear, max_pool2d, one_hot_encoding, relu, relu6,
                                              repeat, softmax, stack)
+from deferflow.contrib.layers.optimizers import OPTIMIZER_CLS_NAMES, OPTIMIZER_SUMMARIES, optimize_loss
 from deferflow.contrib.layers.regularizers import (apply_regularization, l1_l2_regularizer, l1_regularizer,
                                                    l2_regularizer, sum_regularizer)
 
