@@ -13,7 +13,7 @@ class TFRecordCompressionType:
 
 
 class TFRecordOptions:
-    """Options for TFRecord files; deferflow reads and writes uncompressed files only."""
+    """Options for TFRecord files: compression ``""``, ``"ZLIB"`` or ``"GZIP"`` (and its level)."""
 
     compression_type_map = {TFRecordCompressionType.ZLIB: "ZLIB", TFRecordCompressionType.GZIP: "GZIP",
                             TFRecordCompressionType.NONE: ""}
@@ -39,11 +39,14 @@ class TFRecordOptions:
         return str(options)
 
 
-def _check_uncompressed(options):
+def _compression(options):
+    """(compression type string, level) of ``options``; an unknown type is TF's InvalidArgumentError."""
     kind = TFRecordOptions.get_compression_type_string(options)
-    if kind:
-        raise errors.UnimplementedError(None, None, f"deferflow reads and writes uncompressed TFRecord files "
-                                                    f"only (compression type {kind!r} was requested)")
+    try:
+        tfrecord.compression_wbits(kind)
+    except ValueError as e:
+        raise errors.InvalidArgumentError(None, None, str(e)) from None
+    return kind, getattr(options, "compression_level", None)
 
 
 def _path_error(e, path):
@@ -58,10 +61,10 @@ class TFRecordWriter:
     """``tf.io.TFRecordWriter(path, options=None)``: writes records to a TFRecord file."""
 
     def __init__(self, path, options=None):
-        _check_uncompressed(options)
+        kind, level = _compression(options)
         self._path = os.fspath(path)
         try:
-            self._writer = tfrecord.TFRecordWriter(self._path)
+            self._writer = tfrecord.TFRecordWriter(self._path, compression_type=kind, compression_level=level)
         except OSError as e:
             raise _path_error(e, self._path) from None
         self._closed = False
@@ -93,10 +96,10 @@ class TFRecordWriter:
 def tf_record_iterator(path, options=None):
     """Yields the records of a TFRecord file. A corrupted record raises ``DataLossError`` after the
     records before it were yielded; a header cut short at the end reads as the end of the file."""
-    _check_uncompressed(options)
+    kind, _ = _compression(options)
     path = os.fspath(path)
     try:
-        yield from tfrecord.read_records(path)
+        yield from tfrecord.read_records(path, compression_type=kind)
     except MissingFileError:
         raise errors.NotFoundError(None, None, f"{path}; No such file or directory") from None
     except CorruptFileError as e:
