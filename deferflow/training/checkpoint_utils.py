@@ -19,7 +19,7 @@ class CheckpointReader:
         if isinstance(filepattern, bytes):
             filepattern = filepattern.decode("utf-8", "surrogateescape")
         self._prefix = os.fspath(filepattern)
-        self._v1 = not os.path.exists(self._prefix + ".index") and bool(checkpoint_v1.matching_files(self._prefix))
+        self._v1 = checkpoint_v1.is_v1_checkpoint(self._prefix)  # not for a V2 file such as m.index: that gets a hint
         if self._v1:
             try:
                 self._reader = checkpoint_v1.V1Reader(self._prefix)

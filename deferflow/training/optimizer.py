@@ -9,9 +9,11 @@ from deferflow.ops import array_ops, control_flow_ops, init_ops, math_ops, state
 
 @contextlib.contextmanager
 def _init_scope():
-    """TF's ``init_scope`` in graph mode: no name scope, no control dependencies."""
+    """TF's ``init_scope`` in graph mode: no control dependencies, the current name scope kept (so
+    ``beta1_power`` made under ``name_scope("x")`` is ``x/beta1_power``, as in TensorFlow)."""
     g = ops.get_default_graph()
-    with g.control_dependencies(None), g.name_scope(""):
+    scope = g.get_name_scope()
+    with g.control_dependencies(None), g.name_scope(scope + "/" if scope else ""):
         yield
 
 
