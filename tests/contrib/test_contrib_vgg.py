@@ -1,6 +1,9 @@
 """TF-slim's VGG-16, written here with slim calls, builds with tf_slim's variable names and shapes, and a
 checkpoint saved by the tf_slim build restores in deferflow and gives the same logits."""
+import os
+
 import numpy as np
+import pytest
 
 import deferflow
 
@@ -63,7 +66,8 @@ def test_vgg16_variable_names_and_shapes(tf_real, slim_real):
     assert built["ours"][4] == [None, 1000]
 
 
-def test_vgg16_checkpoint_from_tf_slim_restores_with_same_logits(tf_real, slim_real, tmp_path):
+@pytest.mark.parametrize("version", ["V2", "V1"])  # V1: the format of TF-slim's published checkpoints
+def test_vgg16_checkpoint_from_tf_slim_restores_with_same_logits(version, tf_real, slim_real, tmp_path):
     kw = dict(num_classes=10, is_training=False, width=1 / 16, fc_conv_padding="SAME", size=32)
     images = np.random.RandomState(1).rand(2, 32, 32, 3).astype(np.float32)
     path = str(tmp_path / "vgg.ckpt")
@@ -73,7 +77,9 @@ def test_vgg16_checkpoint_from_tf_slim_restores_with_same_logits(tf_real, slim_r
         with tf_real.Session() as sess:
             sess.run(tf_real.global_variables_initializer())
             theirs, theirs_fc7 = sess.run([logits, end_points["vgg_16/fc7"]], {x: images})
-            tf_real.train.Saver(slim_real.get_variables_to_restore()).save(sess, path)
+            tf_real.train.Saver(slim_real.get_variables_to_restore(),
+                                write_version=getattr(tf_real.train.SaverDef, version)).save(sess, path)
+    assert os.path.isfile(path) == (version == "V1")  # a V1 checkpoint is the single file itself
     assert np.abs(theirs).max() > 0
 
     x, logits, end_points = _build(deferflow, deferflow.contrib.slim, **dict(kw))
