@@ -116,4 +116,7 @@ def __getattr__(name):
     if name == "contrib":  # imported on first use so that `import deferflow` stays fast
         import importlib
         return importlib.import_module("deferflow.contrib")
+    if name == "data":  # tf.data, imported on first use (its op types register then)
+        import importlib
+        return importlib.import_module("deferflow.data")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

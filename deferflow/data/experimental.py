@@ -1,0 +1,2 @@
+"""``tf.data.experimental``: the constants TF1 pipelines use."""
+AUTOTUNE = -1
