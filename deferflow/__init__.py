@@ -47,6 +47,13 @@ from deferflow.ops.state_ops import (assign, assign_add, assign_sub, scatter_add
                                      scatter_min, scatter_mul, scatter_sub, scatter_update)
 from deferflow.framework.indexed_slices import (IndexedSlices, IndexedSlicesValue,
                                                convert_to_tensor_or_indexed_slices)
+from deferflow.framework.sparse_tensor import SparseTensor, SparseTensorValue, convert_to_tensor_or_sparse_tensor
+from deferflow.ops.sparse_ops import (segment_sum, sparse_add, sparse_concat, sparse_fill_empty_rows,
+                                     sparse_placeholder, sparse_reduce_sum, sparse_reorder, sparse_reshape,
+                                     sparse_retain, sparse_segment_mean, sparse_segment_sqrt_n, sparse_segment_sum,
+                                     sparse_slice, sparse_softmax, sparse_tensor_dense_matmul, sparse_tensor_to_dense,
+                                     sparse_to_dense)
+from deferflow import sparse
 from deferflow.ops.control_flow_ops import group, no_op, tuple, with_dependencies  # noqa: A004
 from deferflow.ops.control_flow_ops import case, cond, while_loop
 from deferflow.ops.functional_ops import foldl, foldr, map_fn, scan

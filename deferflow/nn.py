@@ -12,3 +12,4 @@ from deferflow.ops.math_ops import sigmoid, tanh, top_k  # TF exposes these unde
 from deferflow.ops import rnn_cell  # tf.nn.rnn_cell.BasicLSTMCell, ...
 from deferflow.ops.rnn import (bidirectional_dynamic_rnn, dynamic_rnn, static_bidirectional_rnn,  # noqa: E402
                                static_rnn)
+from deferflow.ops.sparse_ops import embedding_lookup_sparse  # noqa: E402

@@ -119,6 +119,10 @@ class _Fetch:
             subs = [self._flatten(graph, x) for x in (f.values, f.indices)]
             dense = None if f.dense_shape is None else self._flatten(graph, f.dense_shape)
             return lambda v: IndexedSlicesValue(subs[0](v), subs[1](v), None if dense is None else dense(v))
+        if getattr(f, "_is_sparse_tensor", False):  # TF returns a SparseTensorValue
+            from deferflow.framework.sparse_tensor import SparseTensorValue
+            subs = [self._flatten(graph, x) for x in (f.indices, f.values, f.dense_shape)]
+            return lambda v: SparseTensorValue(subs[0](v), subs[1](v), subs[2](v))
         try:
             el = graph.as_graph_element(f, allow_tensor=True, allow_operation=True)
         except TypeError as e:
@@ -133,7 +137,34 @@ class _Fetch:
 
 
 class _RunEntry:
-    __slots__ = ("plan", "build", "feed_info", "fetch_is_op")
+    __slots__ = ("plan", "build", "feed_info", "fetch_is_op", "expand_feeds")
+
+
+def _sparse_feed_expander(feed_keys):
+    """For feed keys with SparseTensors: (flat keys, a function splitting their values), or (keys, None).
+
+    As in TF, a SparseTensor is fed through its indices, values and dense_shape tensors, from a
+    ``SparseTensorValue`` or any ``(indices, values, dense_shape)`` triple.
+    """
+    flags = [getattr(k, "_is_sparse_tensor", False) for k in feed_keys]
+    if not any(flags):
+        return feed_keys, None
+    flat = []
+    for k, sp in zip(feed_keys, flags):
+        flat.extend((k.indices, k.values, k.dense_shape) if sp else (k,))
+
+    def expand(values):
+        out = []
+        for k, sp, v in zip(feed_keys, flags, values):
+            if not sp:
+                out.append(v)
+                continue
+            if not isinstance(v, (tuple, list)) or len(v) != 3:
+                raise TypeError(f"The value fed for SparseTensor {k!r} must be a SparseTensorValue or an "
+                                f"(indices, values, dense_shape) tuple, got {type(v).__name__} {v!r}")
+            out.extend(v)
+        return out
+    return tuple(flat), expand
 
 
 def _to_fetch_value(v):
@@ -224,6 +255,7 @@ class BaseSession:
 
     def _make_entry(self, fetches, feed_keys, fetch_key):
         f = _Fetch(self._graph, fetches)
+        feed_keys, expand = _sparse_feed_expander(feed_keys)
         feed_info = self._feed_info(feed_keys)
         tensors = [e for e in f.elements if isinstance(e, Tensor)]
         targets = [e for e in f.elements if isinstance(e, Operation)]
@@ -234,6 +266,7 @@ class BaseSession:
         entry = _RunEntry()
         entry.plan = plan
         entry.feed_info = feed_info
+        entry.expand_feeds = expand
         build = f.build
         if all(o is not None for o in order) and order == list(range(len(order))):
             entry.build = build
@@ -293,7 +326,10 @@ class BaseSession:
         if feed_dict:
             keys = tuple(feed_dict)
             entry = self._get_entry(fetches, keys)
-            feeds = self._convert_feeds(entry.feed_info, feed_dict.values())
+            values = feed_dict.values()
+            if entry.expand_feeds is not None:  # SparseTensor keys feed three tensors
+                values = entry.expand_feeds(values)
+            feeds = self._convert_feeds(entry.feed_info, values)
         else:
             entry = self._get_entry(fetches, ())
             feeds = ()
@@ -307,12 +343,16 @@ class BaseSession:
         entry = self._make_entry(fetches, tuple(feed_list or ()), None)
         plan, info, build, convert = entry.plan, entry.feed_info, entry.build, self._convert_feeds
         run_plan = executor.run_plan
+        n_args = len(feed_list or ())
+        if entry.expand_feeds is not None:  # SparseTensors in feed_list take one value each, fed as three
+            expand, convert_flat = entry.expand_feeds, convert
+            convert = lambda info, args: convert_flat(info, expand(args))  # noqa: E731
 
         def call(*args, **kwargs):
             if self._closed:
                 raise RuntimeError("Attempted to use a closed Session.")
-            if len(args) != len(info):
-                raise TypeError(f"callable takes {len(info)} feed values, got {len(args)}")
+            if len(args) != n_args:
+                raise TypeError(f"callable takes {n_args} feed values, got {len(args)}")
             if plan.version != self._graph._version:
                 fresh = self._make_entry(fetches, tuple(feed_list or ()), None)
                 return build([_to_fetch_value(v) for v in run_plan(fresh.plan, convert(info, args))])
