@@ -230,12 +230,15 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
                 if len(in_grads) != len(op._inputs):
                     raise ValueError(f"Num gradients {len(in_grads)} generated for op {op.type} "
                                      f"'{op.name}' do not match num inputs {len(op._inputs)}")
+
                 od = op_registry.get(op.type)
                 if od is not None and od.broadcasting == "binary":
                     in_grads = _reduce_binary(op, filled[0], *in_grads)
                 elif od is not None and od.broadcasting:
                     in_grads = [None if gr is None or not isinstance(gr, Tensor) else reduce_to_shape(gr, x)
                                 for gr, x in zip(in_grads, op._inputs)]
+                if gate_gradients and sum(g is not None for g in in_grads) > 1:
+                    in_grads = _gated(in_grads)
             for i, (x, gr) in enumerate(zip(op._inputs, in_grads)):
                 if gr is None or not _is_trainable(x):
                     continue
@@ -260,6 +263,17 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
             else:
                 result.append(None)
     return result
+
+
+def _gated(grads):
+    """TF's gate_gradients: ``tuple(grads)``, each gradient released once all of them are computed. The
+    gate's ``group_deps`` is marked so the executor treats its control inputs as ordering only: a gradient
+    nothing reads (say, of a placeholder input) is not computed just to pass the gate."""
+    from deferflow.ops import control_flow_ops
+    gated = control_flow_ops.tuple(grads)
+    gate = next(g for g in gated if g is not None).op._control_inputs[0]
+    gate._extra = dict(gate._extra or {}, soft_control_inputs=True)
+    return gated
 
 
 def _zeros_for_grad(t):

@@ -188,7 +188,8 @@ class Plan:
 
 
 def needed_ops(fetch_tensors, target_ops, feed_set):
-    """Ops that must run, walking data and control inputs back from fetches, stopping at feeds."""
+    """Ops that must run, walking data and control inputs back from fetches, stopping at feeds (a gradient
+    gate's control inputs are not followed: see ``gradients._gated``)."""
     seen = set()
     stack = [t._op for t in fetch_tensors if t not in feed_set] + list(target_ops)
     out = []
@@ -201,6 +202,8 @@ def needed_ops(fetch_tensors, target_ops, feed_set):
         for t in op._inputs:
             if t not in feed_set and t._op not in seen:
                 stack.append(t._op)
+        if op._extra and op._extra.get("soft_control_inputs"):
+            continue  # a gradient gate: its inputs run when needed anyway, and creation order keeps it ordered
         for c in op._control_inputs:
             if c not in seen:
                 stack.append(c)

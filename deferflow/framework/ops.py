@@ -727,7 +727,9 @@ def _infer_attrs_and_convert(op_def, kw, attrs):
             vals = vals if arg.number_attr else [vals]
             for v in vals or ():
                 if _is_tensor_like(v):
-                    attrs[arg.type_attr] = convert_to_tensor(v, as_ref=arg.is_ref).dtype.base_dtype
+                    dt = getattr(v, "dtype", None)  # a variable's dtype without reading it (no stray read op)
+                    attrs[arg.type_attr] = (dtypes.as_dtype(dt) if dt is not None else
+                                            convert_to_tensor(v, as_ref=arg.is_ref).dtype).base_dtype
                     break
     inputs = []
     for arg in op_def.inputs:

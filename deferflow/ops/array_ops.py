@@ -761,14 +761,18 @@ def rows_gradient(g, indices, params_shape):
     """(values, indices, dense_shape) of the IndexedSlices gradient of an axis-0 gather of ``indices``
     from params shaped ``params_shape``: ``g`` reshaped to one row per index."""
     n = expand_dims(size(indices), 0)
-    values = reshape(convert_to_tensor(g), concat([n, strided_slice(params_shape, [1], [0], end_mask=1)], 0))
+    values = reshape(convert_to_tensor(g), concat([n, params_shape[1:]], 0))
     return values, reshape(indices, n), params_shape
 
 
 def gather(params, indices, validate_indices=None, name=None, axis=None, batch_dims=0):
-    """``tf.gather`` (``GatherV2``); the gradient of an axis-0 gather is an IndexedSlices."""
+    """``tf.gather`` (``GatherV2``); the gradient of an axis-0 gather is an IndexedSlices. Rows of a resource
+    variable are its ``sparse_read`` (``ResourceGather``), as in TF."""
     if axis is None:
         axis = batch_dims
+    if batch_dims == 0 and constant_value(axis) == 0 and hasattr(params, "sparse_read") and \
+            getattr(params, "_is_resource", False):
+        return params.sparse_read(indices, name=name)
     return apply_op("GatherV2", name=name or "GatherV2", params=params, indices=indices, axis=axis,
                     batch_dims=batch_dims)
 

@@ -32,6 +32,8 @@ def no_op(name=None):
 
 
 def _as_op(x):
+    if getattr(x, "_is_indexed_slices", False):
+        return x.op
     x = getattr(x, "_as_graph_element", lambda: x)() if not isinstance(x, (Tensor, Operation)) else x
     return x.op if isinstance(x, Tensor) else x
 
@@ -56,10 +58,14 @@ def group(*inputs, name=None):
 
 
 def with_dependencies(dependencies, output_tensor, name=None):
+    """``output_tensor`` (a Tensor, an IndexedSlices, or an op) available only after ``dependencies`` ran."""
     with ops.name_scope(name, "control_dependency", list(dependencies) + [output_tensor]) as scope:
         with ops.control_dependencies(dependencies):
             if isinstance(output_tensor, Operation):
                 return group(output_tensor, name=scope)
+            if getattr(output_tensor, "_is_indexed_slices", False):  # the values gated, as TF does
+                return type(output_tensor)(ops.apply_op("Identity", name=scope, input=output_tensor.values),
+                                           output_tensor.indices, output_tensor.dense_shape)
             return ops.apply_op("Identity", name=scope, input=output_tensor)
 
 

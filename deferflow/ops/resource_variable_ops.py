@@ -200,7 +200,10 @@ def _gather_grad(op, grad):
     """The looked-up rows of the variable, as an IndexedSlices (TF's ResourceGather gradient)."""
     from deferflow.framework.indexed_slices import IndexedSlices
     handle, indices = op.inputs
-    return [IndexedSlices(*array_ops.rows_gradient(grad, indices, apply_op("VariableShape", input=handle))), None]
+    static = handle_shape(handle)  # TF's variable_shape: a constant when the handle's shape is known
+    shape = (array_ops.constant(static.as_list(), dtype=dtypes.int32) if static.is_fully_defined()
+             else apply_op("VariableShape", input=handle))
+    return [IndexedSlices(*array_ops.rows_gradient(grad, indices, shape)), None]
 
 
 # ---- op wrappers ---------------------------------------------------------------------------

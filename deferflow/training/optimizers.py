@@ -8,6 +8,8 @@ from deferflow.training.optimizer import Optimizer
 
 
 def _cast(t, var):
+    """``t`` in ``var``'s dtype; a variable of that dtype stays the variable (read where it is used), as TF's
+    ``math_ops.cast`` leaves it."""
     dt = var.dtype.base_dtype
     return t if t.dtype.base_dtype == dt else array_ops.cast(t, dt)
 
@@ -34,7 +36,7 @@ class GradientDescentOptimizer(Optimizer):
 
     def _resource_apply_sparse_duplicate_indices(self, grad, var, indices):
         return apply_op("ResourceScatterAdd", resource=var.handle, indices=indices,
-                        updates=-grad * self._call_if_callable(self._learning_rate))
+                        updates=-grad * _cast(self._learning_rate_tensor, var))
 
 
 class MomentumOptimizer(Optimizer):
@@ -94,14 +96,14 @@ class AdamOptimizer(Optimizer):
     def _apply_dense(self, grad, var):
         b1p, b2p = self._get_beta_accumulators()
         return self._apply_update("Adam", var, {"m": self.get_slot(var, "m"), "v": self.get_slot(var, "v")},
-                                  beta1_power=_cast(b1p.value(), var), beta2_power=_cast(b2p.value(), var),
+                                  beta1_power=_cast(b1p, var), beta2_power=_cast(b2p, var),
                                   lr=_cast(self._lr_t, var), beta1=_cast(self._beta1_t, var),
                                   beta2=_cast(self._beta2_t, var), epsilon=_cast(self._epsilon_t, var), grad=grad)
 
     def _apply_sparse_shared(self, grad, var, indices, scatter_add):
         """TF's sparse Adam: decay all of m and v, add the rows' contributions with ``scatter_add``."""
         b1p, b2p = self._get_beta_accumulators()
-        b1p, b2p = _cast(b1p.value(), var), _cast(b2p.value(), var)
+        b1p, b2p = _cast(b1p, var), _cast(b2p, var)
         lr_t, beta1_t, beta2_t = _cast(self._lr_t, var), _cast(self._beta1_t, var), _cast(self._beta2_t, var)
         epsilon_t = _cast(self._epsilon_t, var)
         lr = lr_t * math_ops.sqrt(1 - b2p) / (1 - b1p)
