@@ -117,11 +117,12 @@ def _file_error(e, path):
 
 def _tfrecords(paths, compression):
     from deferflow.formats import tfrecord
+    from deferflow.formats.errors import FormatError
     for p in paths:
         try:
             for rec in tfrecord.read_records(p, compression_type=compression):
                 yield (np.array(rec, dtype=object),)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, FormatError) as e:
             raise _file_error(e, p) from None
 
 
