@@ -43,3 +43,27 @@ def in_tmp(tmp_path, monkeypatch):
     """Runs the test inside a temporary working directory (the seed writes files to './')."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def synced(monkeypatch):
+    """Records the (device, inode) of every file or directory passed to os.fsync / os.fdatasync, with the
+    checkpoint fsync switch at its default (tests/formats/test_fsync.py, tests/training/test_saver_fsync.py)."""
+    from deferflow.formats import bundle, fileio
+    seen = []
+
+    def record(real):
+        def wrapped(fd):
+            st = os.fstat(fd)
+            seen.append((st.st_dev, st.st_ino))
+            return real(fd)
+        return wrapped
+
+    monkeypatch.setattr(os, "fsync", record(os.fsync))
+    if hasattr(os, "fdatasync"):
+        monkeypatch.setattr(os, "fdatasync", record(os.fdatasync))
+        monkeypatch.setattr(bundle, "_fdatasync", os.fdatasync)
+    monkeypatch.delenv(fileio.FSYNC_ENV, raising=False)
+    fileio.set_checkpoint_fsync(None)
+    yield seen
+    fileio.set_checkpoint_fsync(None)

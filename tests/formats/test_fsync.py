@@ -9,28 +9,6 @@ import pytest
 from deferflow.formats import bundle, fileio
 
 
-@pytest.fixture
-def synced(monkeypatch):
-    """Records the (device, inode) of every file or directory passed to os.fsync / os.fdatasync."""
-    seen = []
-
-    def record(real):
-        def wrapped(fd):
-            st = os.fstat(fd)
-            seen.append((st.st_dev, st.st_ino))
-            return real(fd)
-        return wrapped
-
-    monkeypatch.setattr(os, "fsync", record(os.fsync))
-    if hasattr(os, "fdatasync"):
-        monkeypatch.setattr(os, "fdatasync", record(os.fdatasync))
-        monkeypatch.setattr(bundle, "_fdatasync", os.fdatasync)
-    monkeypatch.delenv(fileio.FSYNC_ENV, raising=False)
-    fileio.set_checkpoint_fsync(None)
-    yield seen
-    fileio.set_checkpoint_fsync(None)
-
-
 def _tensors():
     return {"big": np.arange(3 << 20, dtype=np.float32),  # 12 MiB: the checksum-beside-write path
             "small": np.ones((3, 4), np.int64), "names": np.array([b"a", b"bc"], dtype=object)}

@@ -9,27 +9,6 @@ import deferflow as tf
 from deferflow.formats import bundle, fileio
 
 
-@pytest.fixture
-def synced(monkeypatch):
-    seen = []
-
-    def record(real):
-        def wrapped(fd):
-            st = os.fstat(fd)
-            seen.append((st.st_dev, st.st_ino))
-            return real(fd)
-        return wrapped
-
-    monkeypatch.setattr(os, "fsync", record(os.fsync))
-    if hasattr(os, "fdatasync"):
-        monkeypatch.setattr(os, "fdatasync", record(os.fdatasync))
-        monkeypatch.setattr(bundle, "_fdatasync", os.fdatasync)
-    monkeypatch.delenv(fileio.FSYNC_ENV, raising=False)
-    fileio.set_checkpoint_fsync(None)
-    yield seen
-    fileio.set_checkpoint_fsync(None)
-
-
 def _ident(path):
     st = os.stat(path)
     return st.st_dev, st.st_ino
