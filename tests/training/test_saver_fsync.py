@@ -3,7 +3,6 @@ the index, the ``checkpoint`` state file and the directory are fsynced."""
 import os
 
 import numpy as np
-import pytest
 
 import deferflow as tf
 from deferflow.formats import bundle, fileio
