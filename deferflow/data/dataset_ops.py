@@ -200,6 +200,25 @@ class Dataset:
                              f"name=None).")
         return self._derived("FilterDataset", other_arguments=fn.captured, predicate=fn.attr)
 
+    def flat_map(self, map_func):
+        """The elements of the datasets that ``map_func`` (traced into graph ops) makes from each element."""
+        made = []
+
+        def body(*args):
+            ds = map_func(*args)
+            if not isinstance(ds, Dataset):
+                raise TypeError(f"The `map_func` argument must return a `Dataset` object. Got {type(ds)!r}.")
+            made.append(ds)
+            return ds._variant_tensor
+        fn = trace_function(body, self._types, self._shapes, "flat_map")
+        return self._derived("FlatMapDataset", types=made[0].output_types, shapes=made[0].output_shapes,
+                             other_arguments=fn.captured, f=fn.attr)
+
+    def shard(self, num_shards, index):
+        """Every ``num_shards``-th element, starting at ``index``."""
+        return self._derived("ShardDataset", num_shards=_int64(num_shards, "num_shards"),
+                             index=_int64(index, "index"))
+
     def apply(self, transformation_func):
         return transformation_func(self)
 

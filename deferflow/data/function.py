@@ -12,7 +12,7 @@ import numpy as np
 
 from deferflow.data import structure as nest
 from deferflow.framework import ops
-from deferflow.ops.dataset_ops import FUNCTIONS_KEY
+from deferflow.ops.dataset_ops import FUNCTIONS_KEY, DatasetValue
 
 _counter = itertools.count(1)
 
@@ -83,7 +83,8 @@ class TracedFunction:
         run_plan, Ref = executor.run_plan, executor.Ref
 
         def run(values):
-            return [np.asarray(v.get() if type(v) is Ref else v) for v in run_plan(plan, values)]
+            return [v if isinstance(v, DatasetValue) else np.asarray(v.get() if type(v) is Ref else v)
+                    for v in run_plan(plan, values)]
         return run
 
 

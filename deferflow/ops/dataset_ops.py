@@ -298,6 +298,26 @@ TakeDataset.kernel(lambda ds, count: DatasetValue(_take, ds, _scalar(count, "cou
 SkipDataset = _dataset_op("SkipDataset", "input_dataset: variant, count: int64", _TYPES + _META)
 SkipDataset.kernel(lambda ds, count: DatasetValue(_skip, ds, _scalar(count, "count")))
 
+def _shard(ds, num_shards, index):
+    for i, elem in enumerate(ds.iterate()):
+        if i % num_shards == index:
+            yield elem
+
+
+ShardDataset = _dataset_op("ShardDataset", "input_dataset: variant, num_shards: int64, index: int64",
+                           ["require_non_empty: bool = false"] + _TYPES + _META)
+
+
+@ShardDataset.kernel
+def _shard_kernel(ds, num_shards, index):
+    n, i = _scalar(num_shards, "num_shards"), _scalar(index, "index")
+    if n <= 0:
+        raise _invalid(f"Number of shards must be greater than zero (currently num_shards = {n}).")
+    if not 0 <= i < n:
+        raise _invalid(f"Index must be between 0 and {n - 1} (currently index = {i}).")
+    return DatasetValue(_shard, ds, n, i)
+
+
 PrefetchDataset = _dataset_op("PrefetchDataset", "input_dataset: variant, buffer_size: int64",
                               _TYPES + ["slack_period: int = 0", "legacy_autotune: bool = true",
                                         "buffer_size_min: int = 0"] + _META)
@@ -414,6 +434,15 @@ ParallelMapDatasetV2 = _dataset_op(
                   "use_unbounded_threadpool: bool = false"] + _META)
 ParallelMapDatasetV2.kernel(ctx=True)(
     lambda ctx, ds, *rest: DatasetValue(_map, ds, _function(ctx, "f"), list(rest[:-1])))  # runs in order
+def _flat_map(ds, run, captured):
+    for elem in ds.iterate():
+        yield from run(list(elem) + captured)[0].iterate()
+
+
+FlatMapDataset = _dataset_op("FlatMapDataset", "input_dataset: variant, other_arguments: Targuments",
+                             ["f: func", "Targuments: list(type) >= 0"] + _TYPES + _META)
+FlatMapDataset.kernel(ctx=True)(
+    lambda ctx, ds, *captured: DatasetValue(_flat_map, ds, _function(ctx, "f"), list(captured)))
 FilterDataset = _dataset_op("FilterDataset", "input_dataset: variant, other_arguments: Targuments",
                             ["predicate: func", "Targuments: list(type) >= 0"] + _TYPES + _META)
 FilterDataset.kernel(ctx=True)(

@@ -57,6 +57,11 @@ CASES = {
         2, padded_shapes=[None]),
     "padded_batch_fixed": lambda tf: tf.data.Dataset.range(1, 5).map(lambda x: (tf.fill([x], x), x)).padded_batch(
         3, padded_shapes=([6], []), padding_values=(np.int64(-1), np.int64(0)), drop_remainder=True),
+    "flat_map": lambda tf: tf.data.Dataset.range(1, 4).flat_map(
+        lambda x: tf.data.Dataset.from_tensor_slices(tf.fill([x], x)).map(lambda y: (y, y * 10))),
+    "flat_map_tuple": lambda tf: tf.data.Dataset.from_tensor_slices((np.arange(3), np.arange(3) + 5)).flat_map(
+        lambda a, b: tf.data.Dataset.range(a, b)),
+    "shard": lambda tf: tf.data.Dataset.range(11).shard(3, 1),
     "shuffle_buffer_1": lambda tf: tf.data.Dataset.range(6).shuffle(1),
     "chain": lambda tf: tf.data.Dataset.from_tensor_slices((np.arange(10), np.arange(10) % 2)).filter(
         lambda x, y: tf.equal(y, 0)).map(lambda x, y: x * 10).repeat(2).batch(3),
