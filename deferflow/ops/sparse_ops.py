@@ -255,7 +255,7 @@ def sparse_tensor_dense_matmul(sp_a, b, adjoint_a=False, adjoint_b=False, name=N
     sp_a = convert_to_sparse_tensor(sp_a)
     with ops.name_scope(name, "SparseTensorDenseMatMul", [sp_a.indices, sp_a.values, b]) as name:
         b = convert_to_tensor(b, name="b")
-        return apply_op("SparseTensorDenseMatMul", name=name, a_indices=sp_a.indices, a_values=sp_a.values,
+        return apply_op("SparseTensorDenseMatMul", a_indices=sp_a.indices, a_values=sp_a.values,
                         a_shape=sp_a.dense_shape, b=b, adjoint_a=adjoint_a, adjoint_b=adjoint_b)
 
 
@@ -651,7 +651,10 @@ def _sparse_reshape_kernel(input_indices, input_shape, new_shape):
 def sparse_reshape(sp_input, shape, name=None):
     """``tf.sparse.reshape``: the same entries in a dense shape of equal size (one dimension may be -1)."""
     sp_input = convert_to_sparse_tensor(sp_input)
-    shape = math_ops.cast(shape, dtype=dtypes.int64)
+    with ops.name_scope(None, "Cast", [shape]) as scope:  # TF's cast: a Python shape is the Const "Cast/x"
+        shape = convert_to_tensor(shape, name="x")
+        if shape.dtype.base_dtype != dtypes.int64:
+            shape = apply_op("Cast", name=scope, x=shape, DstT=dtypes.int64)
     with ops.name_scope(name, "SparseReshape", [sp_input]) as name:
         ind, out_shape = apply_op("SparseReshape", name=name, input_indices=sp_input.indices,
                                   input_shape=sp_input.dense_shape, new_shape=shape)

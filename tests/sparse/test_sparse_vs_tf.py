@@ -395,3 +395,24 @@ def test_bad_input_raises_tf_error(tf_real, case):
                 caught.append(e.value.message)
     ours = caught[0].split("\n\t [[")[0]
     assert ours and ours in caught[1], (ours, caught[1])
+
+
+def test_op_names_and_types_match(tf_real):
+    def names(tf):
+        with tf.Graph().as_default() as g:
+            sp = tf.sparse_placeholder(tf.float32, shape=[4, 6], name="sp")
+            other = tf.SparseTensor([[0, 0]], [1.0], [4, 6])
+            tf.sparse_tensor_dense_matmul(sp, tf.ones([6, 2]))
+            tf.sparse.to_dense(sp)
+            tf.sparse_add(sp, other)
+            tf.sparse_add(sp, tf.zeros([4, 6]))
+            tf.sparse_reduce_sum(sp, 1)
+            tf.sparse_reorder(sp)
+            tf.sparse_reshape(sp, [-1, 3])
+            tf.sparse_concat(0, [sp, other])
+            tf.sparse_retain(sp, tf.ones([3], tf.bool))
+            tf.sparse_fill_empty_rows(sp, 0.0)
+            tf.sparse_slice(sp, [0, 0], [2, 2])
+            tf.sparse.softmax(sp)
+            return [(op.name, op.type) for op in g.get_operations()]
+    assert names(deferflow) == names(tf_real)
