@@ -82,11 +82,12 @@ def _load_crc32c_nogil():
     here = os.path.dirname(google_crc32c.__file__)
     candidates = sorted(glob.glob(os.path.join(here + ".libs", "libcrc32c*.so*"))) + \
         sorted(glob.glob(os.path.join(here, "libcrc32c*.so*")))
-    system = ctypes.util.find_library("crc32c")
-    if system:
-        candidates.append(system)
     probe = np.frombuffer(b"123456789", np.uint8)
-    for path in candidates:
+    for path in candidates + ["system"]:
+        if path == "system":  # searching the system (ldconfig) is slow: only when the wheel has no library
+            path = ctypes.util.find_library("crc32c")
+            if not path:
+                break
         try:
             fn = ctypes.CDLL(path).crc32c_extend
         except (OSError, AttributeError):
@@ -98,11 +99,15 @@ def _load_crc32c_nogil():
     return None
 
 
-_crc32c_nogil = _load_crc32c_nogil()
+_UNLOADED = object()
+_crc32c_nogil = _UNLOADED  # loaded on first use: finding the library costs milliseconds at import
 
 
 def _flat_crc32c(flat, crc=0):
     """CRC32C of a contiguous uint8 array, releasing the GIL when the ctypes route is available."""
+    global _crc32c_nogil
+    if _crc32c_nogil is _UNLOADED:
+        _crc32c_nogil = _load_crc32c_nogil()
     if _crc32c_nogil is not None:
         return _crc32c_nogil(crc, flat.ctypes.data, flat.size)
     return array_crc32c(flat, crc)

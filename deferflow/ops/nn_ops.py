@@ -457,16 +457,29 @@ class _Team:
     MIN_BYTES = 1 << 20  # smaller kernels run on the calling thread: the hand-off costs more than it saves
 
     def __init__(self):
-        self.ways = 1
+        self._ways = None  # found on first use: looking up OpenBLAS costs milliseconds at import
+        self.blas = None
         self.lock = threading.Lock()
         self.pid = None
         self.jobs = []
         self.results = queue.SimpleQueue()
-        want = os.environ.get("DEFERFLOW_NN_THREADS", "")
-        self.blas = _openblas_thread_api() if want != "1" else None
-        if self.blas is not None:
-            n = int(want) if want.isdigit() and int(want) > 0 else self.blas[0].value
-            self.ways = max(1, min(n, os.cpu_count() or 1))
+
+    @property
+    def ways(self):
+        """How many threads a split uses (1: OpenBLAS not found, or DEFERFLOW_NN_THREADS=1)."""
+        if self._ways is None:
+            ways = 1
+            want = os.environ.get("DEFERFLOW_NN_THREADS", "")
+            self.blas = _openblas_thread_api() if want != "1" else None
+            if self.blas is not None:
+                n = int(want) if want.isdigit() and int(want) > 0 else self.blas[0].value
+                ways = max(1, min(n, os.cpu_count() or 1))
+            self._ways = ways
+        return self._ways
+
+    @ways.setter
+    def ways(self, n):
+        self._ways = n
 
     def _start(self):
         self.jobs = []

@@ -327,8 +327,9 @@ def test_every_differentiable_op_is_covered():
     """Registry-wide: each op type with a gradient appears in the graph of some GRADIENT_CASES entry."""
     import importlib
     import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "nn"))
-    importlib.import_module("test_nn_gradients")  # its cases join GRADIENT_CASES, whatever ran first
+    for folder, module in (("nn", "test_nn_gradients"), ("sparse", "test_sparse_gradients")):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", folder))
+        importlib.import_module(module)  # its cases join GRADIENT_CASES, whatever ran first
     covered = set()
     for c in GRADIENT_CASES:
         g, _, _ = _feeds_and_graph(deferflow, c, "static")
