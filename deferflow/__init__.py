@@ -88,6 +88,8 @@ from deferflow.formats.protos import (AttrValue, GraphDef, MetaGraphDef, NameAtt
 from deferflow import nn, train
 from deferflow import layers, losses, metrics
 from deferflow import io, python_io, summary
+from deferflow.ops.parsing_ops import (FixedLenFeature, FixedLenSequenceFeature, VarLenFeature, decode_raw,
+                                       parse_example, parse_single_example)
 from deferflow.formats.protos import Event, SessionLog, Summary, SummaryMetadata
 from deferflow import compat
 from deferflow import gfile, graph_util, saved_model

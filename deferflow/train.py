@@ -18,3 +18,6 @@ from deferflow.training.checkpoint_utils import (NewCheckpointReader, init_from_
                                                  load_checkpoint, load_variable)
 from deferflow.training.meta_graph import export_meta_graph, import_meta_graph  # noqa: E402
 from deferflow.framework.graph_io import write_graph  # noqa: E402
+from deferflow.formats.proto.example_pb2 import Example, SequenceExample  # noqa: E402
+from deferflow.formats.proto.feature_pb2 import (BytesList, Feature, FeatureList, FeatureLists, Features,  # noqa: E402
+                                                 FloatList, Int64List)
