@@ -72,12 +72,25 @@ class TracedFunction:
         self.output_types, self.output_shapes = output_types, output_shapes
         self.attr = _name_attr(name)
 
+    def _feeds(self):
+        return self.inputs + [self.graph.captures[t] for t in self.captured]
+
+    def function_body(self):
+        """What ``graph_io.add_function_library`` writes as this function's FunctionDef."""
+        feeds = self._feeds()
+        skip = {t._op for t in feeds}
+        body = [op for op in self.graph._ops if op not in skip]
+        names = [f"args_{i}" for i in range(len(self.inputs))]
+        names += [_arg_name(ph._op._name, names) for ph in feeds[len(self.inputs):]]
+        rets = ["identity" if i == 0 else f"identity_{i}" for i in range(len(self.outputs))]
+        return self.graph, body, feeds, names, self.outputs, rets
+
     def runner(self, ctx):
         from deferflow.client import executor
         key = ("DatasetFunction", self.name)
         plan = ctx.state.resources.get(key)
         if plan is None:  # one plan and state per session
-            feeds = self.inputs + [self.graph.captures[t] for t in self.captured]
+            feeds = self._feeds()
             plan = executor.build_plan(self.graph, self.outputs, [], feeds, executor.SessionState(), ctx.session)
             ctx.state.resources[key] = plan
         run_plan, Ref = executor.run_plan, executor.Ref
@@ -86,6 +99,42 @@ class TracedFunction:
             return [v if isinstance(v, DatasetValue) else np.asarray(v.get() if type(v) is Ref else v)
                     for v in run_plan(plan, values)]
         return run
+
+
+def _arg_name(op_name, taken):
+    """A FunctionDef argument name (``[a-z][a-z0-9_]*``) for a captured placeholder, unique among ``taken``."""
+    base = "".join(c if c.isalnum() else "_" for c in op_name.lower()).lstrip("_0123456789") or "arg"
+    name, i = base, 1
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    taken.append(name)
+    return name
+
+
+class ImportedFunction(TracedFunction):
+    """A function read from a graph's FunctionDef library (written by TensorFlow or by deferflow), built into its
+    own deferflow graph; nested functions resolve through the same library."""
+
+    def __init__(self, name, graph, inputs, outputs):
+        super().__init__(name, graph, inputs, [], outputs, None, None)
+
+    def _feeds(self):
+        return self.inputs
+
+    function_body = None  # its FunctionDef is already in the library it came from
+
+
+def imported_function(outer, fdef):
+    """Builds ``fdef`` (a FunctionDef of ``outer``'s library) and registers it on ``outer`` under its name."""
+    from deferflow.framework import graph_io
+    g = ops.Graph()
+    g._extra[FUNCTIONS_KEY] = outer._extra.setdefault(FUNCTIONS_KEY, {})
+    g._extra["function_library"] = outer._extra["function_library"]
+    g.seed = outer.seed
+    g, inputs, outputs = graph_io.graph_from_function_def(fdef, g)
+    fn = ImportedFunction(fdef.signature.name, g, inputs, outputs)
+    _register(outer, fn)
+    return fn
 
 
 def trace_function(fn, types, shapes, kind):
@@ -111,7 +160,8 @@ def trace_function(fn, types, shapes, kind):
     finally:
         del outer._create_op_raw  # the class's method again
     captured = list(graph.captures)
-    name = f"__inference_Dataset_{kind}_{getattr(fn, '__name__', 'fn')}_{next(_counter)}"
+    label = "".join(c for c in getattr(fn, "__name__", "fn") if c.isalnum() or c == "_") or "fn"
+    name = f"__inference_Dataset_{kind}_{label}_{next(_counter)}"
     traced = TracedFunction(name, graph, inputs, captured, flat, nest.pack(ret, [t.dtype.base_dtype for t in flat]),
                             nest.pack(ret, [t.shape for t in flat]))
     _register(outer, traced)
@@ -129,6 +179,11 @@ class DatasetFactory:
         bad = _placeholder_above(dataset_tensor)
         if bad is not None:
             raise ValueError(f"Cannot capture a placeholder (name:{bad.name}, type:{bad.type}) by value.")
+
+    def function_body(self):
+        from deferflow.client.executor import needed_ops
+        body = sorted(needed_ops([self.tensor], [], set()), key=lambda op: op._id)
+        return self.tensor.graph, body, [], [], [self.tensor], ["dataset"]
 
     def runner(self, ctx):
         from deferflow.client import executor

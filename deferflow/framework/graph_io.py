@@ -431,6 +431,8 @@ def graph_to_graph_def(graph, add_shapes=False, strip_default_attrs=False, ops_s
     lib = graph._extra.get("function_library")
     if lib is not None:
         gd.library.CopyFrom(lib)
+    if graph._extra.get(FUNCTIONS_KEY):
+        add_function_library(gd, graph, graph._ops if ops_subset is None else ops_subset)
     return gd
 
 
@@ -1021,3 +1023,167 @@ def read_graph_def(path):
             detail = binary_error if isinstance(e, UnicodeDecodeError) else e
             raise errors.DataLossError(None, None, f"Cannot parse file {path}: not a GraphDef protocol buffer "
                                                    f"(binary or text): {detail}") from None
+
+
+# --- function library: dataset functions as TF FunctionDefs ----------------------------------------
+# Inside a FunctionDef, a node's input names an output as ``node:out_arg:index`` (the OpDef output arg and
+# the position within it), a function argument by its bare name, and a control input as ``^node``.
+FUNCTIONS_KEY = "dataset_functions"  # graph._extra key: func name -> traced/imported function (deferflow.data)
+
+
+def _output_arg_sizes(op_def, attr):
+    """[(out_arg_name, count)] of an op; ``attr(name)`` gives an attr value (from the op or a NodeDef)."""
+    sizes = []
+    for a in op_def.outputs:
+        if a.number_attr:
+            n = int(attr(a.number_attr))
+        elif a.type_list_attr:
+            n = len(attr(a.type_list_attr))
+        else:
+            n = 1
+        sizes.append((a.name, n))
+    return sizes
+
+
+def _func_input_name(t, arg_of):
+    name = arg_of.get(t)
+    if name is not None:
+        return name
+    op = t._op
+    if op._op_def is None:
+        raise ValueError(f"cannot name output {t.name} inside a function: op type {op._type} is unknown")
+    i, start = t._value_index, 0
+    for arg, n in _output_arg_sizes(op._op_def, lambda k: op._attrs[k]):
+        if i < start + n:
+            return f"{op._name}:{arg}:{i - start}"
+        start += n
+    raise ValueError(f"output {i} of {op._name} is out of range")
+
+
+def function_def_from_ops(name, body_ops, inputs, arg_names, outputs, ret_names):
+    """A TF ``FunctionDef`` computing ``outputs`` from ``inputs`` (tensors fed as the function's arguments)
+    with the ops ``body_ops`` (in an order where inputs come first)."""
+    fd = protos.FunctionDef()
+    sig = fd.signature
+    sig.name = name
+    arg_of = {}
+    for t, a in zip(inputs, arg_names):
+        ia = sig.input_arg.add()
+        ia.name = a
+        ia.type = t.dtype.base_dtype.as_datatype_enum
+        arg_of[t] = a
+        shape_to_proto(t.shape, fd.arg_attr[len(sig.input_arg) - 1].attr["_output_shapes"].list.shape.add())
+    stateful = False
+    for op in body_ops:
+        nd = fd.node_def.add()
+        _fill_node_def(nd, op)
+        del nd.input[:]
+        nd.input.extend([_func_input_name(t, arg_of) for t in op._inputs] + ["^" + c._name for c in op._control_inputs])
+        nd.ClearField("device")
+        stateful = stateful or bool(op._op_def is not None and op._op_def.is_stateful)
+    for t, r in zip(outputs, ret_names):
+        oa = sig.output_arg.add()
+        oa.name = r
+        oa.type = t.dtype.base_dtype.as_datatype_enum
+        fd.ret[r] = _func_input_name(t, arg_of)
+    sig.is_stateful = stateful
+    return fd
+
+
+def _func_attr_names(op):
+    for v in op._attrs.values():
+        if isinstance(v, protos.NameAttrList):
+            yield v.name
+        elif isinstance(v, list) and v and isinstance(v[0], protos.NameAttrList):
+            yield from (x.name for x in v)
+
+
+def add_function_library(gd, graph, op_list):
+    """Writes into ``gd.library`` the FunctionDefs of the functions (traced or imported dataset functions) that
+    ``op_list`` names in func attrs, and those their bodies name in turn."""
+    have = {f.signature.name for f in gd.library.function}
+    stack = [(graph, op) for op in op_list]
+    while stack:
+        g, op = stack.pop()
+        for name in _func_attr_names(op):
+            if name in have:
+                continue
+            fn = g._extra.get(FUNCTIONS_KEY, {}).get(name)
+            if fn is None or not hasattr(fn, "function_body"):
+                continue
+            have.add(name)
+            body_graph, body_ops, inputs, arg_names, outputs, ret_names = fn.function_body()
+            gd.library.function.add().CopyFrom(
+                function_def_from_ops(name, body_ops, inputs, arg_names, outputs, ret_names))
+            stack.extend((body_graph, o) for o in body_ops)
+    return gd
+
+
+def _nodedef_attr(nd, od):
+    def get(k):
+        if k in nd.attr:
+            spec = od.attrs.get(k)
+            return attr_value_from_proto(nd.attr[k], spec.type if spec is not None else None)
+        spec = od.attrs.get(k)
+        if spec is None or not spec.has_default:
+            raise ValueError(f"node {nd.name} ({nd.op}) in a function lacks attr '{k}'")
+        return spec.default
+    return get
+
+
+def graph_from_function_def(fd, graph=None):
+    """Builds the body of a TF ``FunctionDef`` into ``graph`` (a new Graph by default): returns
+    ``(graph, input_placeholders, output_tensors)``, inputs and outputs in signature order."""
+    g = graph if graph is not None else ops.Graph()
+    sig = fd.signature
+    inputs = []
+    with g.as_default():
+        for i, a in enumerate(sig.input_arg):
+            if a.type_attr or a.number_attr or a.type_list_attr:
+                raise ValueError(f"function {sig.name}: polymorphic argument '{a.name}' is not supported")
+            shapes = fd.arg_attr[i].attr["_output_shapes"].list.shape if i in fd.arg_attr else ()
+            shape = shape_from_proto(shapes[0]) if len(shapes) == 1 else ts.unknown_shape()
+            inputs.append(ops.apply_op("Placeholder", name=a.name, dtype=_BY_ENUM[a.type], shape=shape))
+    args = {a.name: t for a, t in zip(sig.input_arg, inputs)}
+    by_name = {n.name: n for n in fd.node_def}
+
+    def rename(s):
+        if s.startswith("^"):
+            return s
+        parts = s.split(":")
+        if len(parts) == 1:
+            if s in args:
+                return s + ":0"
+            raise ValueError(f"function {sig.name}: input '{s}' names neither an argument nor a node output")
+        if len(parts) == 2:  # a plain GraphDef-style reference
+            return s
+        node, arg, idx = parts[0], parts[1], int(parts[2])
+        nd = by_name.get(node)
+        od = op_registry.get(nd.op) if nd is not None else None
+        if od is None:
+            raise ValueError(f"function {sig.name}: cannot resolve input '{s}'"
+                             + ("" if nd is None else f" (op type {nd.op} is not registered)"))
+        start = 0
+        for name, n in _output_arg_sizes(od, _nodedef_attr(nd, od)):
+            if name == arg:
+                if idx >= n:
+                    break
+                return f"{node}:{start + idx}"
+            start += n
+        raise ValueError(f"function {sig.name}: input '{s}' names no output of {node} ({nd.op})")
+
+    gd = protos.GraphDef()
+    for n in fd.node_def:
+        nd = gd.node.add()
+        nd.CopyFrom(n)
+        del nd.input[:]
+        nd.input.extend(rename(s) for s in n.input)
+    used = {s for n in gd.node for s in n.input}
+    rets = {r: rename(v) for r, v in fd.ret.items()}
+    input_map = {f"{a}:0": t for a, t in args.items() if f"{a}:0" in used}
+    node_rets = [rets[oa.name] for oa in sig.output_arg if rets[oa.name].split(":")[0] in by_name]
+    with g.as_default():
+        found = dict(zip(node_rets, import_graph_def(gd, input_map=input_map, return_elements=node_rets, name="")
+                         if gd.node else []))
+    outputs = [found[r] if r in found else args[r.split(":")[0]] for r in (rets[oa.name] for oa in sig.output_arg)]
+    return g, inputs, outputs

@@ -8,7 +8,8 @@ session state (``state.resources[key]``), so two sessions iterate independently,
 Functions (``MapDataset.f``, ``FilterDataset.predicate``) are traced into separate deferflow graphs kept on the
 outer graph (``graph._extra["dataset_functions"]``) under the name in the op's ``func`` attr; a session runs one
 with its own small plan per element. ``OneShotIterator.dataset_factory`` names the dataset tensor of the
-same graph that it iterates.
+same graph that it iterates. A name the graph does not hold is looked up in the graph's FunctionDef library
+(an imported file's) and built into a deferflow graph on first use (``deferflow.data.function``).
 """
 import numpy as np
 
@@ -404,11 +405,25 @@ def _shuffle_kernel(ctx, ds, buffer_size, seed, seed2, *, reshuffle_each_iterati
 def _function(ctx, attr):
     name = ctx.op._attrs[attr]
     name = getattr(name, "name", name)
-    fn = ctx.op._graph._extra.get(FUNCTIONS_KEY, {}).get(name)
+    graph = ctx.op._graph
+    fn = graph._extra.get(FUNCTIONS_KEY, {}).get(name)
     if fn is None:
-        raise errors.UnimplementedError(
-            None, None, f"{ctx.op._type} op '{ctx.op._name}' names function '{name}', which this graph does not "
-                        f"hold: deferflow runs dataset functions it traced itself, not ones read from a file")
+        lib = graph._extra.get("function_library")
+        fdef = next((f for f in lib.function if f.signature.name == name), None) if lib is not None else None
+        if fdef is None:
+            raise errors.NotFoundError(
+                None, None, f"{ctx.op._type} op '{ctx.op._name}' names function '{name}', which is not in the "
+                            f"graph's function library")
+        from deferflow.data.function import imported_function
+        with graph._lock:
+            fn = graph._extra.get(FUNCTIONS_KEY, {}).get(name)
+            if fn is None:
+                try:
+                    fn = imported_function(graph, fdef)
+                except (ValueError, TypeError, KeyError) as e:
+                    raise errors.UnimplementedError(
+                        None, None, f"{ctx.op._type} op '{ctx.op._name}': cannot build function '{name}' from the "
+                                    f"graph's function library: {e}") from None
     return fn.runner(ctx)
 
 
