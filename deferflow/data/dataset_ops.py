@@ -4,16 +4,19 @@ A ``Dataset`` holds its ``variant`` tensor and its element structure (nested dty
 iterators (``iterator_ops``) turn it into ``IteratorGetNext`` tensors. Functions given to ``map``/``filter`` are
 traced into a separate graph (``function.py``).
 """
+import itertools
+
 import numpy as np
 
 from deferflow.data import structure as nest
-from deferflow.data.function import trace_function
+from deferflow.data.function import _name_attr, trace_function
 from deferflow.framework import dtypes, ops
 from deferflow.framework import tensor_shape as ts
 from deferflow.framework.ops import apply_op, convert_to_tensor
 from deferflow.ops import dataset_ops as _ops  # noqa: F401 - registers the dataset op types
 
 AUTOTUNE = -1
+_generator_tokens = itertools.count(1)
 _DEFAULT_READER_BUFFER_SIZE_BYTES = 256 * 1024
 
 
@@ -213,6 +216,68 @@ class Dataset:
         fn = trace_function(body, self._types, self._shapes, "flat_map")
         return self._derived("FlatMapDataset", types=made[0].output_types, shapes=made[0].output_shapes,
                              other_arguments=fn.captured, f=fn.attr)
+
+    def interleave(self, map_func, cycle_length=None, block_length=None, num_parallel_calls=None,
+                   deterministic=None):
+        """The elements of the datasets ``map_func`` makes, taken ``block_length`` at a time from
+        ``cycle_length`` of them in turn (InterleaveDataset; runs in order whatever ``num_parallel_calls``)."""
+        made = []
+
+        def body(*args):
+            ds = map_func(*args)
+            if not isinstance(ds, Dataset):
+                raise TypeError(f"The `map_func` argument must return a `Dataset` object. Got {type(ds)!r}.")
+            made.append(ds)
+            return ds._variant_tensor
+        fn = trace_function(body, self._types, self._shapes, "interleave")
+        return self._derived("InterleaveDataset", types=made[0].output_types, shapes=made[0].output_shapes,
+                             other_arguments=fn.captured, f=fn.attr,
+                             cycle_length=_int64(AUTOTUNE if cycle_length is None else cycle_length, "cycle_length"),
+                             block_length=_int64(1 if block_length is None else block_length, "block_length"))
+
+    def unbatch(self):
+        """Each element split along its first dimension into that many elements."""
+        for s in nest.flatten(self._shapes):
+            if s.ndims == 0:
+                raise ValueError("Cannot unbatch an input with scalar components.")
+        return self._derived("UnbatchDataset", shapes=nest.map_structure(
+            lambda s: s[1:] if s.ndims is not None else ts.unknown_shape(), self._shapes))
+
+    @staticmethod
+    def from_generator(generator, output_types=None, output_shapes=None, args=None, output_signature=None):
+        """Elements yielded by ``generator(*args)`` (a callable returning an iterator), run in this process on
+        each iterator initialization; ``args`` are tensors whose values it gets as NumPy values. The graph's
+        ``GeneratorDataset`` names the generator by a token of this process: such a graph exports, but cannot run
+        after import (deferflow raises UnimplementedError; TensorFlow finds no such functions)."""
+        from deferflow.ops.dataset_ops import GENERATOR_PREFIX, GENERATORS
+        if not callable(generator):
+            raise TypeError("`generator` must be a Python callable.")
+        if output_signature is not None:
+            output_types = nest.map_structure(lambda spec: spec.dtype, output_signature)
+            output_shapes = nest.map_structure(lambda spec: spec.shape, output_signature)
+        if output_types is None:
+            raise TypeError("To specify the output signature you need to provide either the `output_signature` "
+                            "argument or the `output_types` argument.")
+        types = nest.map_structure(dtypes.as_dtype, output_types)
+        if output_shapes is None:
+            shapes = nest.map_structure(lambda _: ts.unknown_shape(), types)
+        elif nest.is_nested(types):
+            shapes = nest.pack(types, [ts.as_shape(s) for s in nest.flatten(output_shapes)]) \
+                if nest.same_structure(types, output_shapes) else None
+            if shapes is None:
+                raise TypeError(f"The two structures don't have the same sequence type. Input structure has type "
+                                f"{type(types)}, while shallow structure has type {type(output_shapes)}.")
+        else:
+            shapes = ts.as_shape(output_shapes)
+        arg_tensors = [convert_to_tensor(a, name=f"args_{i}") for i, a in enumerate(args or ())]
+        token = str(next(_generator_tokens))
+        GENERATORS[token] = (generator, types, shapes, types)
+        fname = _name_attr(GENERATOR_PREFIX + token)
+        v = apply_op("GeneratorDataset", init_func_other_args=arg_tensors, next_func_other_args=[],
+                     finalize_func_other_args=[], init_func=fname, next_func=fname, finalize_func=fname,
+                     Tinit_func_args=[t.dtype.base_dtype for t in arg_tensors], Tnext_func_args=[],
+                     Tfinalize_func_args=[], output_types=nest.flatten(types), output_shapes=nest.flatten(shapes))
+        return Dataset(v, types, shapes)
 
     def shard(self, num_shards, index):
         """Every ``num_shards``-th element, starting at ``index``."""

@@ -464,6 +464,146 @@ FilterDataset.kernel(ctx=True)(
     lambda ctx, ds, *captured: DatasetValue(_filter, ds, _function(ctx, "predicate"), list(captured)))
 
 
+def _interleave(ds, run, captured, cycle_length, block_length):
+    """TF's InterleaveDataset order: up to ``cycle_length`` open element iterators visited in turn,
+    ``block_length`` elements from each; an exhausted one is replaced by the next input element's."""
+    inputs = ds.iterate()
+    slots = [None] * cycle_length
+    index = block = opened = 0
+    end_of_input = False
+    while not end_of_input or opened:
+        it = slots[index]
+        if it is not None:
+            elem = next(it, None)
+            if elem is not None:
+                block += 1
+                if block == block_length:
+                    index, block = (index + 1) % cycle_length, 0
+                yield elem
+                continue
+            slots[index] = None
+            opened -= 1
+            index, block = (index + 1) % cycle_length, 0
+        elif not end_of_input:
+            elem = next(inputs, None)
+            if elem is None:
+                end_of_input = True
+            else:
+                slots[index] = run(list(elem) + captured)[0].iterate()
+                opened += 1
+        else:
+            index, block = (index + 1) % cycle_length, 0
+
+
+def _default_cycle_length():
+    import os
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+InterleaveDataset = _dataset_op("InterleaveDataset", "input_dataset: variant, other_arguments: Targuments, "
+                                                     "cycle_length: int64, block_length: int64",
+                                ["f: func", "Targuments: list(type) >= 0"] + _TYPES + _META)
+
+
+@InterleaveDataset.kernel(ctx=True)
+def _interleave_kernel(ctx, ds, *rest):
+    captured, cycle_length, block_length = list(rest[:-2]), _scalar(rest[-2], "cycle_length"), \
+        _scalar(rest[-1], "block_length")
+    if cycle_length == -1:
+        cycle_length = _default_cycle_length()
+    if cycle_length <= 0:
+        raise _invalid("cycle_length must be greater than zero.")
+    if block_length <= 0:
+        raise _invalid("block_length must be greater than zero.")
+    return DatasetValue(_interleave, ds, _function(ctx, "f"), captured, cycle_length, block_length)
+
+
+def _unbatch(ds):
+    for elem in ds.iterate():
+        n = None
+        for i, c in enumerate(elem):
+            if c.ndim == 0:
+                raise _invalid("Input element must have a non-scalar value in each component.")
+            if n is None:
+                n = c.shape[0]
+            elif c.shape[0] != n:
+                raise _invalid(f"Input element must have the same batch size in each component. Component 0 had "
+                               f"size {n} but component {i} had size {c.shape[0]}.")
+        for j in range(n):
+            yield tuple(_element(c, j) for c in elem)
+
+
+UnbatchDataset = _dataset_op("UnbatchDataset", "input_dataset: variant", _TYPES + _META)
+UnbatchDataset.kernel(lambda ds: DatasetValue(_unbatch, ds))
+
+
+# ---- from_generator ------------------------------------------------------------------------------
+# A generator lives in this process only: the op's func attrs carry a token naming it in GENERATORS (functions
+# that no FunctionDef library holds), so an exported graph using it cannot run anywhere else.
+GENERATORS = {}
+GENERATOR_PREFIX = "deferflow_from_generator_"
+
+
+def _generated(gen, args, types, shapes, structure):
+    from deferflow.data import structure as nest
+    for value in gen(*args):
+        try:
+            flat = nest.flatten(nest.pack(structure, nest.flatten(value))) if nest.is_nested(structure) else [value]
+        except (ValueError, TypeError):
+            raise _invalid(f"`generator` yielded an element that did not match the expected structure. The expected "
+                           f"structure was {nest.describe(types)}, but the yielded element was {value!r}.") from None
+        out = []
+        for v, t, s in zip(flat, nest.flatten(types), nest.flatten(shapes)):
+            try:
+                a = np.asarray(v, dtype=object) if t.name == "string" else np.asarray(v)
+                if t.name == "string":
+                    a = np.vectorize(lambda x: x.encode() if isinstance(x, str) else x, otypes=[object])(a) \
+                        if a.size else a
+                elif a.dtype.kind in "USO" or not np.can_cast(a.dtype, t.as_numpy_dtype, "same_kind") and \
+                        not (a.dtype.kind in "iub" and np.dtype(t.as_numpy_dtype).kind in "iuf"):
+                    raise TypeError
+                else:
+                    a = a.astype(t.as_numpy_dtype)
+            except (TypeError, ValueError):
+                raise _invalid(f"TypeError: `generator` yielded an element that could not be converted to the expected "
+                               f"type. The expected type was {t.name}, but the yielded element was {v!r}.") from None
+            if not ts.TensorShape(list(a.shape)).is_compatible_with(s):
+                raise _invalid(f"`generator` yielded an element of shape {tuple(a.shape)} where an element of shape "
+                               f"{_shape_tuple(s)} was expected.")
+            out.append(a)
+        yield tuple(out)
+
+
+def _shape_tuple(s):
+    return "<unknown>" if s.ndims is None else "(" + ", ".join("None" if d is None else str(d) for d in s.as_list()) \
+        + ("," if s.ndims == 1 else "") + ")"
+
+
+GeneratorDataset = _dataset_op(
+    "GeneratorDataset", "init_func_other_args: Tinit_func_args, next_func_other_args: Tnext_func_args, "
+                        "finalize_func_other_args: Tfinalize_func_args",
+    ["init_func: func", "next_func: func", "finalize_func: func", "Tinit_func_args: list(type) >= 0",
+     "Tnext_func_args: list(type) >= 0", "Tfinalize_func_args: list(type) >= 0"] + _TYPES + _META, stateful=True)
+
+
+@GeneratorDataset.kernel(ctx=True)
+def _generator_kernel(ctx, *args):
+    name = ctx.op._attrs["next_func"]
+    name = getattr(name, "name", name)
+    entry = GENERATORS.get(name[len(GENERATOR_PREFIX):]) if name.startswith(GENERATOR_PREFIX) else None
+    if entry is None:
+        raise errors.UnimplementedError(
+            None, None, f"GeneratorDataset op '{ctx.op._name}' runs a Python generator given to "
+                        f"Dataset.from_generator in the process that built the graph; it is not available here "
+                        f"(a graph using from_generator cannot be exported and run elsewhere)")
+    gen, types, shapes, structure = entry
+    values = [a[()] if isinstance(a, np.ndarray) and a.ndim == 0 else a for a in args]  # NumPy values, as TF
+    return DatasetValue(_generated, gen, values, types, shapes, structure)
+
+
 # ---- iterators -----------------------------------------------------------------------------------
 class IteratorHandle:
     """The value of an iterator's ``resource`` tensor: where its state lives in the session."""
