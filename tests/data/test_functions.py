@@ -1,7 +1,6 @@
 """Dataset functions in exported graphs: deferflow writes traced map/filter/flat_map functions and one-shot
 iterator factories as TF FunctionDefs, and runs the FunctionDefs of TF-written graphs; tested both ways with
 TensorFlow."""
-import numpy as np
 import pytest
 
 import deferflow
