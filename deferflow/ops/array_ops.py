@@ -32,6 +32,8 @@ def _to_numpy(value, dtype=None):
         if arr.dtype == object and not _all_strings(arr):
             raise TypeError(f"Failed to convert object of type {type(value)} to Tensor. Contents: {value!r}. "
                             "Consider casting elements to a supported type.")
+        if arr.dtype.kind in "SU":  # NumPy's fixed-width strings drop trailing NULs: keep the Python objects
+            arr = np.array(value, dtype=object)
         if dtype is None:
             if arr.dtype == np.float64:
                 arr = arr.astype(np.float32)
@@ -446,7 +448,7 @@ def _strided_slice_kernel(x, begin, end, strides, *, begin_mask, end_mask, ellip
                           shrink_axis_mask):
     try:
         spec = _slice_spec(begin, end, strides, begin_mask, end_mask, ellipsis_mask, new_axis_mask, shrink_axis_mask)
-        return np.asarray(x[spec])
+        return np.asarray(x[spec], dtype=x.dtype)  # (object dtype: a bytes element stays whole)
     except (IndexError, ValueError) as e:
         raise errors.InvalidArgumentError(None, None, f"slice index out of bounds: {e}") from None
 
@@ -807,7 +809,7 @@ def _nd_index(indices, shape, what):
 
 @GatherNd.kernel
 def _gather_nd_kernel(params, indices):
-    return np.asarray(params[_nd_index(indices, params.shape, "param")])
+    return np.asarray(params[_nd_index(indices, params.shape, "param")], dtype=params.dtype)
 
 
 @ScatterNd.shape
