@@ -82,6 +82,9 @@ from deferflow.ops import io_ops as _io_ops  # registers SaveV2/RestoreV2/... fo
 from deferflow.ops.partitioned import (PartitionedVariable, fixed_size_partitioner, min_max_variable_partitioner,
                                        variable_axis_size_partitioner)
 from deferflow.ops import resource_variable_ops as _resource_variable_ops  # registers VarHandleOp & co.
+from deferflow.ops.data_flow_ops import FIFOQueue, PaddingFIFOQueue, PriorityQueue, QueueBase, RandomShuffleQueue
+from deferflow.ops.io_readers import (FixedLengthRecordReader, ReaderBase, TextLineReader, TFRecordReader,
+                                      WholeFileReader)
 from deferflow.framework.graph_io import import_graph_def, make_ndarray, make_tensor_proto
 from deferflow.formats.protos import (AttrValue, GraphDef, MetaGraphDef, NameAttrList, NodeDef, OpDef,
                                       TensorProto, TensorShapeProto, VariableDef)
@@ -129,3 +132,5 @@ def __getattr__(name):
         import importlib
         return importlib.import_module("deferflow.data")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from deferflow.ops.array_ops import (batch_to_space_nd, depth_to_space, space_to_batch_nd,  # noqa: E402
+                                     space_to_depth)

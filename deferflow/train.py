@@ -21,3 +21,8 @@ from deferflow.framework.graph_io import write_graph  # noqa: E402
 from deferflow.formats.proto.example_pb2 import Example, SequenceExample  # noqa: E402
 from deferflow.formats.proto.feature_pb2 import (BytesList, Feature, FeatureList, FeatureLists, Features,  # noqa: E402
                                                  FloatList, Int64List)
+from deferflow.training.coordinator import Coordinator, LooperThread  # noqa: E402
+from deferflow.training.queue_runner import QueueRunner, add_queue_runner, start_queue_runners  # noqa: E402
+from deferflow.training.input import (batch, batch_join, input_producer, limit_epochs,  # noqa: E402
+                                      range_input_producer, shuffle_batch, shuffle_batch_join,
+                                      slice_input_producer, string_input_producer)

@@ -1,6 +1,7 @@
 """``tf.Session``: fetch/feed structures on top of cached executor plans."""
 import collections
 import threading
+import time
 
 import numpy as np
 
@@ -15,6 +16,13 @@ class _DefaultSessionStack(threading.local):
 
 
 _default_session = _DefaultSessionStack()
+
+
+class _RunDeadline(threading.local):
+    at = None  # monotonic time the calling thread's run must end by (RunOptions.timeout_in_ms), or None
+
+
+_deadline = _RunDeadline()
 
 
 def get_default_session():
@@ -187,6 +195,7 @@ class BaseSession:
         self._cache = {}
         self._lock = threading.RLock()
         self._default_ctx = None
+        self._timeout_ms = int(getattr(config, "__dict__", {}).get("operation_timeout_in_ms") or 0)
 
     graph = property(lambda self: self._graph)
     sess_str = property(lambda self: self._target)
@@ -228,7 +237,11 @@ class BaseSession:
     def close(self):
         self._closed = True
         self._cache.clear()
-        self._state = executor.SessionState()
+        state, self._state = self._state, executor.SessionState()
+        for r in list(state.resources.values()):  # ops blocked on a queue or reader raise CancelledError, as in TF
+            cancel = getattr(r, "cancel_on_session_close", None)
+            if cancel is not None:
+                cancel()
 
     def __del__(self):
         pass
@@ -323,6 +336,14 @@ class BaseSession:
         """Runs the ops and evaluates the tensors in ``fetches`` (any nesting), feeding ``feed_dict``."""
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
+        if (options is not None or self._timeout_ms) and _deadline.at is None:
+            ms = (getattr(options, "__dict__", {}).get("timeout_in_ms") or 0) or self._timeout_ms
+            if ms > 0:  # blocking kernels (queues, readers) read the deadline through _run_deadline
+                _deadline.at = time.monotonic() + ms / 1000.0
+                try:
+                    return self.run(fetches, feed_dict)
+                finally:
+                    _deadline.at = None
         if feed_dict:
             keys = tuple(feed_dict)
             entry = self._get_entry(fetches, keys)
@@ -335,6 +356,10 @@ class BaseSession:
             feeds = ()
         vals = executor.run_plan(entry.plan, feeds)
         return entry.build([_to_fetch_value(v) for v in vals])
+
+    @staticmethod
+    def _run_deadline():
+        return _deadline.at
 
     def make_callable(self, fetches, feed_list=None, accept_options=False):
         """A function taking the ``feed_list`` values positionally and returning the fetches."""
