@@ -12,6 +12,7 @@ import numpy as np
 from deferflow.framework import dtypes, errors, op_registry
 from deferflow.framework import tensor_shape as ts
 from deferflow.framework.ops import apply_op, convert_to_tensor, name_scope
+from deferflow.ops.common import lookup_error_gradient
 
 define = op_registry.define
 
@@ -172,7 +173,7 @@ ParseExampleV2 = define(
     [f"Tdense: list({_PARSE_TYPES}) >= 0", "num_sparse: int >= 0", f"sparse_types: list({_PARSE_TYPES}) >= 0",
      f"ragged_value_types: list({_PARSE_TYPES}) >= 0", "ragged_split_types: list({int32, int64}) >= 0",
      "dense_shapes: list(shape) >= 0"])
-ParseExampleV2.no_gradient()
+lookup_error_gradient(ParseExampleV2)  # TF registers no gradient
 
 
 def _batch_prefix(serialized_shape):
@@ -221,7 +222,7 @@ ParseSingleExample = define(
     ["num_sparse: int >= 0", "sparse_keys: list(string) >= 0", "dense_keys: list(string) >= 0",
      f"sparse_types: list({_PARSE_TYPES}) >= 0", f"Tdense: list({_PARSE_TYPES}) >= 0",
      "dense_shapes: list(shape) >= 0"])
-ParseSingleExample.no_gradient()
+lookup_error_gradient(ParseSingleExample)  # TF registers no gradient
 
 
 @ParseSingleExample.shape
