@@ -131,6 +131,12 @@ def __getattr__(name):
     if name == "data":  # tf.data, imported on first use (its op types register then)
         import importlib
         return importlib.import_module("deferflow.data")
+    if name == "image":  # tf.image, imported on first use (its op types register then)
+        import importlib
+        return importlib.import_module("deferflow.image")
+    if name == "random_crop":
+        from deferflow.ops.image_ops import random_crop
+        return random_crop
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 from deferflow.ops.array_ops import (batch_to_space_nd, depth_to_space, space_to_batch_nd,  # noqa: E402
                                      space_to_depth)
