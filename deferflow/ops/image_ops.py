@@ -574,8 +574,7 @@ def central_crop(image, central_fraction):
     with ops.name_scope(None, "central_crop", [image]):
         image = convert_to_tensor(image, name="image")
         frac_static = constant_value(central_fraction) if _is_tensor(central_fraction) else central_fraction
-        if frac_static is not None:
-            frac_static = float(frac_static)
+        if frac_static is not None:  # a constant tensor's value keeps its float32 arithmetic below, as in TF
             if frac_static <= 0.0 or frac_static > 1.0:
                 raise ValueError("central_fraction must be within (0, 1]")
             if frac_static == 1.0:
