@@ -367,6 +367,228 @@ class BatchNormalization(Layer):
                                            shaped(gamma) if self.scale else None, self.epsilon)
 
 
+class _ConvBase(Layer):
+    """Shared constructor of the N-d convolution layers (kernel + bias in the layer's scope)."""
+
+    _rank = 2
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format="channels_last",
+                 dilation_rate=1, activation=None, use_bias=True, kernel_initializer=None,
+                 bias_initializer=init_ops.zeros_initializer(), kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, trainable=True, name=None,
+                 **kwargs):
+        super().__init__(trainable=trainable, name=name, activity_regularizer=activity_regularizer, **kwargs)
+        n = self._rank
+        self.filters = int(filters)
+        self.kernel_size = _tuple(kernel_size, n, "kernel_size")
+        self.strides = _tuple(strides, n, "strides")
+        self.padding = _padding(padding)
+        _fmt(data_format)
+        self.channels_first = data_format == "channels_first"
+        self.dilation_rate = _tuple(dilation_rate, n, "dilation_rate")
+        self.activation, self.use_bias = activation, use_bias
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        self.kernel_constraint, self.bias_constraint = kernel_constraint, bias_constraint
+
+    def _channels(self, input_shape):
+        c = input_shape[1 if self.channels_first else -1].value if input_shape.ndims else None
+        if c is None:
+            raise ValueError("The channel dimension of the inputs should be defined. Found `None`.")
+        return c
+
+    def _add_bias(self):
+        self.bias = self.add_weight("bias", [self.filters], initializer=self.bias_initializer,
+                                    regularizer=self.bias_regularizer, constraint=self.bias_constraint) \
+            if self.use_bias else None
+
+    def build(self, input_shape):
+        c = self._channels(input_shape)
+        self.kernel = self.add_weight("kernel", list(self.kernel_size) + [c, self.filters],
+                                      initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self._add_bias()
+
+    def _finish(self, outputs):
+        if self.use_bias:
+            outputs = nn_ops.bias_add(outputs, self.bias, data_format="NCHW" if self.channels_first else "NHWC")
+        return self.activation(outputs) if self.activation is not None else outputs
+
+
+class Conv1D(_ConvBase):
+    """1-D convolution layer: ``<scope>/kernel`` [width, in, out] and ``<scope>/bias``."""
+
+    _base_name = "conv1d"
+    _rank = 1
+
+    def call(self, inputs):
+        outputs = nn_ops.convolution(inputs, self.kernel, self.padding, strides=list(self.strides),
+                                     dilation_rate=list(self.dilation_rate),
+                                     data_format="NCW" if self.channels_first else "NWC", name="Conv1D")
+        return self._finish(outputs)
+
+
+class Conv3D(_ConvBase):
+    """3-D convolution layer: ``<scope>/kernel`` [d, h, w, in, out] and ``<scope>/bias``."""
+
+    _base_name = "conv3d"
+    _rank = 3
+
+    def call(self, inputs):
+        fmt = "NCDHW" if self.channels_first else "NDHWC"
+        st = [1, 1] + list(self.strides) if self.channels_first else [1] + list(self.strides) + [1]
+        dl = [1, 1] + list(self.dilation_rate) if self.channels_first else [1] + list(self.dilation_rate) + [1]
+        outputs = apply_op("Conv3D", name="Conv3D", input=inputs, filter=self.kernel, strides=st,
+                           padding=self.padding, data_format=fmt, dilations=dl)
+        return self._finish(outputs)
+
+
+def _deconv_length(size, k, padding, stride):
+    if size is None:
+        return None
+    return size * stride if padding == "SAME" else size * stride + max(k - stride, 0)
+
+
+class Conv2DTranspose(_ConvBase):
+    """Transposed 2-D convolution layer: ``<scope>/kernel`` [h, w, out, in] and ``<scope>/bias``."""
+
+    _base_name = "conv2d_transpose"
+
+    def build(self, input_shape):
+        c = self._channels(input_shape)
+        self.kernel = self.add_weight("kernel", list(self.kernel_size) + [self.filters, c],
+                                      initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self._add_bias()
+
+    def call(self, inputs):
+        shape = array_ops.shape(inputs)
+        batch = shape[0]
+        d = inputs.shape.as_list()
+        h_ax, w_ax = (2, 3) if self.channels_first else (1, 2)
+        dims = []
+        for ax, k, s in ((h_ax, self.kernel_size[0], self.strides[0]), (w_ax, self.kernel_size[1], self.strides[1])):
+            n = _deconv_length(d[ax], k, self.padding, s)
+            if n is None:
+                n = shape[ax] * s if self.padding == "SAME" else shape[ax] * s + max(k - s, 0)
+            dims.append(n)
+        out_shape = [batch, self.filters] + dims if self.channels_first else [batch] + dims + [self.filters]
+        output_shape = array_ops.stack(out_shape)
+        output_shape[0]  # noqa: B018 - tf-keras' backend slices the batch entry (unused); TF's graph has it
+        fmt = "NCHW" if self.channels_first else "NHWC"
+        outputs = nn_ops.conv2d_transpose(inputs, self.kernel, output_shape,
+                                          strides=[1, 1] + list(self.strides) if self.channels_first
+                                          else [1] + list(self.strides) + [1],
+                                          padding=self.padding, data_format=fmt)
+        static = [d[0]] + [_deconv_length(d[a], k, self.padding, s) for a, k, s in
+                           ((h_ax, self.kernel_size[0], self.strides[0]), (w_ax, self.kernel_size[1], self.strides[1]))]
+        outputs.set_shape([static[0], self.filters] + static[1:] if self.channels_first
+                          else static + [self.filters])
+        return self._finish(outputs)
+
+
+class SeparableConv2D(_ConvBase):
+    """Depthwise-separable 2-D convolution: ``depthwise_kernel``, ``pointwise_kernel`` and ``bias``."""
+
+    _base_name = "separable_conv2d"
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format="channels_last",
+                 dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer=None, pointwise_initializer=None,
+                 bias_initializer=init_ops.zeros_initializer(), depthwise_regularizer=None,
+                 pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None, trainable=True,
+                 name=None, **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                         None, bias_initializer, None, bias_regularizer, activity_regularizer, None,
+                         bias_constraint, trainable, name, **kwargs)
+        self.depth_multiplier = int(depth_multiplier)
+        self.depthwise_initializer, self.pointwise_initializer = depthwise_initializer, pointwise_initializer
+        self.depthwise_regularizer, self.pointwise_regularizer = depthwise_regularizer, pointwise_regularizer
+        self.depthwise_constraint, self.pointwise_constraint = depthwise_constraint, pointwise_constraint
+
+    def build(self, input_shape):
+        c = self._channels(input_shape)
+        self.depthwise_kernel = self.add_weight(
+            "depthwise_kernel", list(self.kernel_size) + [c, self.depth_multiplier],
+            initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint)
+        self.pointwise_kernel = self.add_weight(
+            "pointwise_kernel", [1, 1, c * self.depth_multiplier, self.filters],
+            initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint)
+        self._add_bias()
+
+    def call(self, inputs):
+        fmt = "NCHW" if self.channels_first else "NHWC"
+        st = [1, 1] + list(self.strides) if self.channels_first else [1] + list(self.strides) + [1]
+        outputs = nn_ops.separable_conv2d(inputs, self.depthwise_kernel, self.pointwise_kernel, strides=st,
+                                          padding=self.padding, rate=list(self.dilation_rate), data_format=fmt)
+        return self._finish(outputs)
+
+
+class _Pooling1D(Layer):
+    _op = None
+
+    def __init__(self, pool_size, strides, padding="valid", data_format="channels_last", name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pool_size = _tuple(pool_size, 1, "pool_size")
+        self.strides = _tuple(strides if strides is not None else pool_size, 1, "strides")
+        self.padding = _padding(padding)
+        self.data_format = _fmt(data_format)
+
+    def call(self, inputs):
+        axis = 3 if self.data_format == "NCHW" else 2
+        x = array_ops.expand_dims(inputs, axis)
+        fmt = self.data_format
+        k, s = self.pool_size[0], self.strides[0]
+        ksize = [1, 1, k, 1] if fmt == "NCHW" else [1, k, 1, 1]
+        strides = [1, 1, s, 1] if fmt == "NCHW" else [1, s, 1, 1]
+        kw = {"explicit_paddings": []} if self._op == "MaxPool" else {}
+        y = apply_op(self._op, name=self._op, **{"input" if self._op == "MaxPool" else "value": x},
+                     ksize=ksize, strides=strides, padding=self.padding, data_format=fmt, **kw)
+        return array_ops.squeeze(y, [axis])
+
+
+class MaxPooling1D(_Pooling1D):
+    _base_name = "max_pooling1d"
+    _op = "MaxPool"
+
+
+class AveragePooling1D(_Pooling1D):
+    _base_name = "average_pooling1d"
+    _op = "AvgPool"
+
+
+class _Pooling3D(Layer):
+    _op = None
+
+    def __init__(self, pool_size, strides, padding="valid", data_format="channels_last", name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pool_size = _tuple(pool_size, 3, "pool_size")
+        self.strides = _tuple(strides if strides is not None else pool_size, 3, "strides")
+        self.padding = _padding(padding)
+        _fmt(data_format)
+        self.channels_first = data_format == "channels_first"
+
+    def call(self, inputs):
+        if self.channels_first:  # TF pools 3-D data channels-last
+            inputs = array_ops.transpose(inputs, [0, 2, 3, 4, 1])
+        y = apply_op(self._op, name=self._op, input=inputs, ksize=[1] + list(self.pool_size) + [1],
+                     strides=[1] + list(self.strides) + [1], padding=self.padding, data_format="NDHWC")
+        return array_ops.transpose(y, [0, 4, 1, 2, 3]) if self.channels_first else y
+
+
+class MaxPooling3D(_Pooling3D):
+    _base_name = "max_pooling3d"
+    _op = "MaxPool3D"
+
+
+class AveragePooling3D(_Pooling3D):
+    _base_name = "average_pooling3d"
+    _op = "AvgPool3D"
+
+
 # ---- functional forms ------------------------------------------------------------------------
 def dense(inputs, units, activation=None, use_bias=True, kernel_initializer=None,
           bias_initializer=init_ops.zeros_initializer(), kernel_regularizer=None, bias_regularizer=None,
@@ -419,3 +641,63 @@ def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=1e-3, center=Tru
                                gamma_regularizer, beta_constraint, gamma_constraint, renorm, fused, trainable,
                                virtual_batch_size, adjustment, name, _reuse=reuse)
     return layer(inputs, training=training)
+
+
+def _conv_fn(cls):
+    def fn(inputs, filters, kernel_size, strides=1, padding="valid", data_format="channels_last", dilation_rate=1,
+           activation=None, use_bias=True, kernel_initializer=None, bias_initializer=init_ops.zeros_initializer(),
+           kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+           bias_constraint=None, trainable=True, name=None, reuse=None):
+        return cls(filters, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                   kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer, activity_regularizer,
+                   kernel_constraint, bias_constraint, trainable, name, _reuse=reuse)(inputs)
+    fn.__name__ = fn.__qualname__ = cls._base_name
+    fn.__doc__ = f"Functional form of ``{cls.__name__}``: variables ``<scope>/kernel`` and ``<scope>/bias``."
+    return fn
+
+
+conv1d = _conv_fn(Conv1D)
+conv3d = _conv_fn(Conv3D)
+
+
+def conv2d_transpose(inputs, filters, kernel_size, strides=(1, 1), padding="valid", data_format="channels_last",
+                     activation=None, use_bias=True, kernel_initializer=None,
+                     bias_initializer=init_ops.zeros_initializer(), kernel_regularizer=None, bias_regularizer=None,
+                     activity_regularizer=None, kernel_constraint=None, bias_constraint=None, trainable=True,
+                     name=None, reuse=None):
+    """Transposed convolution layer: variables ``<scope>/kernel`` [h, w, filters, in] and ``<scope>/bias``."""
+    return Conv2DTranspose(filters, kernel_size, strides, padding, data_format, 1, activation, use_bias,
+                           kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                           activity_regularizer, kernel_constraint, bias_constraint, trainable, name,
+                           _reuse=reuse)(inputs)
+
+
+def separable_conv2d(inputs, filters, kernel_size, strides=(1, 1), padding="valid", data_format="channels_last",
+                     dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
+                     depthwise_initializer=None, pointwise_initializer=None,
+                     bias_initializer=init_ops.zeros_initializer(), depthwise_regularizer=None,
+                     pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                     depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None, trainable=True,
+                     name=None, reuse=None):
+    """Separable convolution layer: ``depthwise_kernel``, ``pointwise_kernel`` and ``bias``."""
+    return SeparableConv2D(filters, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                           activation, use_bias, depthwise_initializer, pointwise_initializer, bias_initializer,
+                           depthwise_regularizer, pointwise_regularizer, bias_regularizer, activity_regularizer,
+                           depthwise_constraint, pointwise_constraint, bias_constraint, trainable, name,
+                           _reuse=reuse)(inputs)
+
+
+def max_pooling1d(inputs, pool_size, strides, padding="valid", data_format="channels_last", name=None):
+    return MaxPooling1D(pool_size, strides, padding, data_format, name)(inputs)
+
+
+def average_pooling1d(inputs, pool_size, strides, padding="valid", data_format="channels_last", name=None):
+    return AveragePooling1D(pool_size, strides, padding, data_format, name)(inputs)
+
+
+def max_pooling3d(inputs, pool_size, strides, padding="valid", data_format="channels_last", name=None):
+    return MaxPooling3D(pool_size, strides, padding, data_format, name)(inputs)
+
+
+def average_pooling3d(inputs, pool_size, strides, padding="valid", data_format="channels_last", name=None):
+    return AveragePooling3D(pool_size, strides, padding, data_format, name)(inputs)

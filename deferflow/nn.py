@@ -13,3 +13,9 @@ from deferflow.ops import rnn_cell  # tf.nn.rnn_cell.BasicLSTMCell, ...
 from deferflow.ops.rnn import (bidirectional_dynamic_rnn, dynamic_rnn, static_bidirectional_rnn,  # noqa: E402
                                static_rnn)
 from deferflow.ops.sparse_ops import embedding_lookup_sparse  # noqa: E402
+from deferflow.ops.nn_ops import (atrous_conv2d, avg_pool1d, avg_pool3d, conv1d, conv1d_transpose,  # noqa: E402
+                                  conv3d, conv3d_backprop_filter_v2, conv3d_backprop_input_v2, conv3d_transpose,
+                                  convolution, crelu, max_pool1d, max_pool3d, pool, separable_conv2d, silu, swish)
+from deferflow.ops.nn_ops import conv3d_backprop_filter_v2 as conv3d_backprop_filter  # noqa: E402
+from deferflow.ops.array_ops import depth_to_space, space_to_batch_nd, space_to_depth  # noqa: E402
+from deferflow.ops.nn_impl import log_poisson_loss, normalize_moments, weighted_moments  # noqa: E402

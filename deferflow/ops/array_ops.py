@@ -1839,3 +1839,205 @@ def _ensure_shape_kernel(x, *, shape):
 
 def ensure_shape(x, shape, name=None):  # noqa: A002
     return apply_op("EnsureShape", name=name or "EnsureShape", input=x, shape=ts.as_shape(shape))
+
+
+# ---- space <-> batch / depth ----------------------------------------------------------------
+def _block_and_pads(op):
+    """(block_shape, pairs) as far as known at graph-build time (each None where not)."""
+    b, p = constant_value(op._inputs[1]), constant_value(op._inputs[2])
+    block = None if b is None else [int(v) for v in np.reshape(b, [-1])]
+    pairs = None if p is None else np.reshape(p, [-1, 2]).astype(np.int64).tolist()
+    return block, pairs
+
+
+def _space_batch_shape(to_batch):
+    def shape_fn(op):
+        x = op._inputs[0].shape
+        block, pairs = _block_and_pads(op)
+        bs = op._inputs[1].shape
+        m = len(block) if block is not None else (bs[0].value if bs.ndims == 1 else None)
+        if x.ndims is None:
+            return [ts.unknown_shape()]
+        if m is None:
+            return [ts.unknown_shape(x.ndims)]
+        if x.ndims < m + 1:
+            raise ValueError(f"input rank should be >= {m + 1} instead of {x.ndims} for '{op.name}' "
+                             f"(op: '{op.type}')")
+        d = x.as_list()
+        prod = None if block is None else int(np.prod(block))
+        out = []
+        if to_batch:
+            out.append(None if d[0] is None or prod is None else d[0] * prod)
+            for i in range(m):
+                s = d[i + 1]
+                padded = None if s is None or pairs is None else s + pairs[i][0] + pairs[i][1]
+                if padded is not None and block is not None and padded % block[i]:
+                    raise ValueError(f"padded_shape[{i}]={padded} is not divisible by block_shape[{i}]="
+                                     f"{block[i]} for '{op.name}' (op: '{op.type}')")
+                out.append(None if padded is None or block is None else padded // block[i])
+        else:
+            if d[0] is not None and prod is not None and d[0] % prod:
+                raise ValueError(f"Input batch dimension ({d[0]}) is not divisible by product of block sizes "
+                                 f"({prod}) for '{op.name}' (op: '{op.type}')")
+            out.append(None if d[0] is None or prod is None else d[0] // prod)
+            for i in range(m):
+                s = d[i + 1]
+                out.append(None if s is None or block is None or pairs is None
+                           else s * block[i] - pairs[i][0] - pairs[i][1])
+        return [ts.TensorShape(out + d[m + 1:])]
+    return shape_fn
+
+
+def _check_block(x, block, pairs, what):
+    if block.ndim != 1 or pairs.shape != (block.size, 2):
+        raise errors.InvalidArgumentError(None, None, f"{what} should have shape [{block.size}, 2] instead of "
+                                          f"{list(pairs.shape)}")
+    if (block < 1).any():
+        raise errors.InvalidArgumentError(None, None, f"All values in block_shape must be positive, got "
+                                          f"{block.tolist()}")
+    if (pairs < 0).any():
+        raise errors.InvalidArgumentError(None, None, f"All values in {what} must be non-negative, got "
+                                          f"{pairs.tolist()}")
+    if x.ndim < block.size + 1:
+        raise errors.InvalidArgumentError(None, None, f"input rank should be >= {block.size + 1} instead of "
+                                          f"{x.ndim}")
+
+
+SpaceToBatchND = define("SpaceToBatchND", "input: T, block_shape: Tblock_shape, paddings: Tpaddings", "output: T",
+                        ["T: type", "Tblock_shape: {int32, int64} = int32", "Tpaddings: {int32, int64} = int32"])
+SpaceToBatchND.shape(_space_batch_shape(True))
+
+
+@SpaceToBatchND.kernel
+def _space_to_batch_nd_kernel(x, block_shape, paddings):
+    block, pairs = np.asarray(block_shape, np.int64).reshape(-1), np.asarray(paddings, np.int64)
+    _check_block(x, block, pairs, "paddings")
+    m = block.size
+    xp = np.pad(x, [(0, 0)] + pairs.tolist() + [(0, 0)] * (x.ndim - m - 1))
+    for i in range(m):
+        if xp.shape[i + 1] % block[i]:
+            raise errors.InvalidArgumentError(None, None, f"padded_shape[{i}]={xp.shape[i + 1]} is not divisible "
+                                              f"by block_shape[{i}]={block[i]}")
+    b, rest = x.shape[0], xp.shape[m + 1:]
+    split = [b]
+    for i in range(m):
+        split += [xp.shape[i + 1] // block[i], block[i]]
+    y = xp.reshape(split + list(rest))
+    perm = [2 + 2 * i for i in range(m)] + [0] + [1 + 2 * i for i in range(m)] + list(range(1 + 2 * m, y.ndim))
+    y = y.transpose(perm)
+    return np.ascontiguousarray(y.reshape([b * int(np.prod(block))] + [xp.shape[i + 1] // block[i] for i in range(m)]
+                                          + list(rest)))
+
+
+SpaceToBatchND.grad(lambda op, g: [apply_op("BatchToSpaceND", input=g, block_shape=op.inputs[1],
+                                            crops=op.inputs[2]), None, None])
+
+BatchToSpaceND = define("BatchToSpaceND", "input: T, block_shape: Tblock_shape, crops: Tcrops", "output: T",
+                        ["T: type", "Tblock_shape: {int32, int64} = int32", "Tcrops: {int32, int64} = int32"])
+BatchToSpaceND.shape(_space_batch_shape(False))
+
+
+@BatchToSpaceND.kernel
+def _batch_to_space_nd_kernel(x, block_shape, crops):
+    block, pairs = np.asarray(block_shape, np.int64).reshape(-1), np.asarray(crops, np.int64)
+    _check_block(x, block, pairs, "crops")
+    m, prod = block.size, int(np.prod(block))
+    if x.shape[0] % prod:
+        raise errors.InvalidArgumentError(None, None, f"Input batch dimension ({x.shape[0]}) is not divisible by "
+                                          f"product of block sizes ({prod})")
+    b = x.shape[0] // prod
+    y = x.reshape(list(block) + [b] + list(x.shape[1:]))
+    perm = [m]
+    for i in range(m):
+        perm += [m + 1 + i, i]
+    perm += list(range(2 * m + 1, y.ndim))
+    y = y.transpose(perm).reshape([b] + [x.shape[i + 1] * block[i] for i in range(m)] + list(x.shape[m + 1:]))
+    for i in range(m):
+        if pairs[i].sum() > y.shape[i + 1]:
+            raise errors.InvalidArgumentError(None, None, f"crops must be less than or equal to the size of the "
+                                              f"dimension, got crops {pairs[i].tolist()} for size {y.shape[i + 1]}")
+    sl = tuple(slice(int(p[0]), y.shape[i + 1] - int(p[1])) for i, p in enumerate(pairs))
+    return np.ascontiguousarray(y[(slice(None),) + sl])
+
+
+BatchToSpaceND.grad(lambda op, g: [apply_op("SpaceToBatchND", input=g, block_shape=op.inputs[1],
+                                            paddings=op.inputs[2]), None, None])
+
+
+def space_to_batch_nd(input, block_shape, paddings, name=None):  # noqa: A002
+    return apply_op("SpaceToBatchND", name=name, input=input, block_shape=block_shape, paddings=paddings)
+
+
+def batch_to_space_nd(input, block_shape, crops, name=None):  # noqa: A002
+    return apply_op("BatchToSpaceND", name=name, input=input, block_shape=block_shape, crops=crops)
+
+
+def _depth_space_shape(to_depth):
+    def shape_fn(op):
+        x = op._inputs[0].shape
+        if x.ndims is not None and x.ndims != 4:
+            raise ValueError(f"Shape must be rank 4 but is rank {x.ndims} for '{op.name}' (op: '{op.type}')")
+        if x.ndims is None:
+            return [ts.unknown_shape(4)]
+        b = op._attrs["block_size"]
+        nchw = op._attrs["data_format"] == "NCHW"
+        n, h, w, c = (lambda d: (d[0], d[2], d[3], d[1]) if nchw else tuple(d))(x.as_list())
+        if to_depth:
+            for s in (h, w):
+                if s is not None and s % b:
+                    raise ValueError(f"Dimension size must be evenly divisible by {b} but is {s} for '{op.name}' "
+                                     f"(op: '{op.type}')")
+            h, w, c = (None if h is None else h // b), (None if w is None else w // b), (None if c is None else
+                                                                                          c * b * b)
+        else:
+            if c is not None and c % (b * b):
+                raise ValueError(f"Dimension size must be evenly divisible by {b * b} but is {c} for '{op.name}' "
+                                 f"(op: '{op.type}')")
+            h, w, c = (None if h is None else h * b), (None if w is None else w * b), (None if c is None else
+                                                                                        c // (b * b))
+        return [ts.TensorShape([n, c, h, w] if nchw else [n, h, w, c])]
+    return shape_fn
+
+
+def _depth_space_kernel(to_depth):
+    def kernel(x, *, block_size, data_format):
+        if data_format == "NCHW_VECT_C":
+            raise errors.UnimplementedError(None, None, "NCHW_VECT_C is not supported by deferflow's CPU kernels")
+        b = block_size
+        xn = x.transpose(0, 2, 3, 1) if data_format == "NCHW" else x
+        n, h, w, c = xn.shape
+        if to_depth:
+            if h % b or w % b:
+                raise errors.InvalidArgumentError(None, None, f"Image width {w} and height {h} should be divisible "
+                                                  f"by block_size: {b}")
+            y = xn.reshape(n, h // b, b, w // b, b, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, h // b, w // b,
+                                                                                          b * b * c)
+        else:
+            if c % (b * b):
+                raise errors.InvalidArgumentError(None, None, f"Input depth dimension {c} should be divisible by: "
+                                                  f"{b * b}")
+            y = xn.reshape(n, h, w, b, b, c // (b * b)).transpose(0, 1, 3, 2, 4, 5).reshape(n, h * b, w * b,
+                                                                                           c // (b * b))
+        return np.ascontiguousarray(y.transpose(0, 3, 1, 2) if data_format == "NCHW" else y)
+    return kernel
+
+
+_DS_ATTRS = ["T: type", "block_size: int >= 2", "data_format: {'NHWC', 'NCHW', 'NCHW_VECT_C'} = 'NHWC'"]
+SpaceToDepth = define("SpaceToDepth", "input: T", "output: T", _DS_ATTRS)
+SpaceToDepth.shape(_depth_space_shape(True))
+SpaceToDepth.kernel(_depth_space_kernel(True))
+SpaceToDepth.grad(lambda op, g: [apply_op("DepthToSpace", input=g, block_size=op._attrs["block_size"],
+                                          data_format=op._attrs["data_format"])])
+DepthToSpace = define("DepthToSpace", "input: T", "output: T", _DS_ATTRS)
+DepthToSpace.shape(_depth_space_shape(False))
+DepthToSpace.kernel(_depth_space_kernel(False))
+DepthToSpace.grad(lambda op, g: [apply_op("SpaceToDepth", input=g, block_size=op._attrs["block_size"],
+                                          data_format=op._attrs["data_format"])])
+
+
+def space_to_depth(input, block_size, name=None, data_format="NHWC"):  # noqa: A002
+    return apply_op("SpaceToDepth", name=name, input=input, block_size=block_size, data_format=data_format)
+
+
+def depth_to_space(input, block_size, name=None, data_format="NHWC"):  # noqa: A002
+    return apply_op("DepthToSpace", name=name, input=input, block_size=block_size, data_format=data_format)

@@ -211,3 +211,67 @@ def zero_fraction(value, name=None):
         value = convert_to_tensor(value, name="value")
         zero = array_ops.constant(0, dtype=value.dtype.base_dtype, name="zero")
         return math_ops.reduce_mean(array_ops.cast(math_ops.equal(value, zero), dtypes.float32))
+
+
+def log_poisson_loss(targets, log_input, compute_full_loss=False, name=None):
+    """``exp(log_input) - targets * log_input``, plus Stirling's term for targets > 1 when ``compute_full_loss``."""
+    with ops.name_scope(name, "log_poisson_loss", [targets, log_input]) as name:
+        log_input = convert_to_tensor(log_input, name="log_input")
+        targets = convert_to_tensor(targets, name="targets")
+        if not log_input.shape.is_compatible_with(targets.shape):
+            raise ValueError(f"`log_input` and `targets` must have the same shape, received ({log_input.shape} vs "
+                             f"{targets.shape}).")
+        result = math_ops.exp(log_input) - log_input * targets
+        if compute_full_loss:
+            dt = targets.dtype.base_dtype
+            point_five = array_ops.constant(0.5, dtype=dt)
+            two_pi = array_ops.constant(2 * np.pi, dtype=dt)
+            stirling = targets * math_ops.log(targets) - targets + point_five * math_ops.log(two_pi * targets)
+            zeros = array_ops.zeros_like(targets, dtype=dt)
+            ones = array_ops.ones_like(targets, dtype=dt)
+            cond = math_ops.logical_and(targets >= zeros, targets <= ones)
+            result += apply_op("Select", condition=cond, t=zeros, e=stirling)
+        return result
+
+
+def weighted_moments(x, axes, frequency_weights, name=None, keep_dims=None, keepdims=None):
+    """Frequency-weighted mean and variance of ``x`` over ``axes``."""
+    keep = bool(keepdims if keepdims is not None else keep_dims)
+    with ops.name_scope(name, "weighted_moments", [x, frequency_weights, axes]):
+        x = convert_to_tensor(x, name="x")
+        frequency_weights = convert_to_tensor(frequency_weights, name="frequency_weights")
+        needs_cast = x.dtype.base_dtype == dtypes.float16
+        if needs_cast:
+            x = array_ops.cast(x, dtypes.float32)
+        if frequency_weights.dtype.base_dtype != x.dtype.base_dtype:
+            frequency_weights = array_ops.cast(frequency_weights, x.dtype.base_dtype)
+        weighted_input_sum = math_ops.reduce_sum(frequency_weights * x, axes, name="weighted_input_sum",
+                                                 keepdims=True)
+        broadcasted_weights = frequency_weights + array_ops.zeros_like(x)
+        sum_of_weights = math_ops.reduce_sum(broadcasted_weights, axes, name="sum_of_weights", keepdims=True)
+        weighted_mean = math_ops.div_no_nan(weighted_input_sum, sum_of_weights)
+        weighted_distsq = math_ops.reduce_sum(frequency_weights * math_ops.squared_difference(x, weighted_mean),
+                                              axes, name="weighted_distsq", keepdims=True)
+        weighted_variance = math_ops.div_no_nan(weighted_distsq, sum_of_weights)
+        if not keep:
+            weighted_mean = array_ops.squeeze(weighted_mean, axis=axes)
+            weighted_variance = array_ops.squeeze(weighted_variance, axis=axes)
+        if needs_cast:
+            weighted_mean = array_ops.cast(weighted_mean, dtypes.float16)
+            weighted_variance = array_ops.cast(weighted_variance, dtypes.float16)
+        return weighted_mean, weighted_variance
+
+
+def normalize_moments(counts, mean_ss, variance_ss, shift, name=None):
+    """Mean and variance from sufficient statistics (count, sum, sum of squares, optional shift)."""
+    with ops.name_scope(name, "normalize", [counts, mean_ss, variance_ss, shift]):
+        divisor = math_ops.reciprocal(counts, name="divisor")
+        if shift is not None:
+            shifted_mean = math_ops.multiply(mean_ss, divisor, name="shifted_mean")
+            mean = math_ops.add(shifted_mean, shift, name="mean")
+        else:
+            shifted_mean = math_ops.multiply(mean_ss, divisor, name="mean")
+            mean = shifted_mean
+        variance = math_ops.subtract(math_ops.multiply(variance_ss, divisor), math_ops.square(shifted_mean),
+                                     name="variance")
+        return mean, variance

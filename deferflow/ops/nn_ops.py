@@ -1214,6 +1214,331 @@ AvgPoolGrad.grad(lambda op, g: [array_ops.stop_gradient(op.inputs[0]),
                                 apply_op("AvgPool", value=g, **{k: op._attrs[k] for k in _POOL_KW})])
 
 
+# ==== 3-D convolution and pooling =============================================================
+# N-d versions of the 2-D helpers above: pad, a strided window view, one matmul (conv) or a reduction
+# over the window axes (pooling). 3-D nets are rare in the legacy models deferflow runs, so these favour
+# brevity over the 2-D kernels' threading and chunking.
+_FMT3 = "data_format: {'NDHWC', 'NCDHW'} = 'NDHWC'"
+_CONV3_ATTRS = ["strides: list(int) >= 5", "padding: {'SAME', 'VALID'}", _FMT3,
+                "dilations: list(int) = [1, 1, 1, 1, 1]"]
+_CONV3_KW = ("strides", "padding", "data_format", "dilations")
+_POOL3_ATTRS = ["ksize: list(int) >= 5", "strides: list(int) >= 5", "padding: {'SAME', 'VALID'}", _FMT3]
+
+
+def _ndhwc(x, data_format):
+    return x.transpose(0, 2, 3, 4, 1) if data_format == "NCDHW" else x
+
+
+def _from_ndhwc(x, data_format):
+    return np.ascontiguousarray(x.transpose(0, 4, 1, 2, 3)) if data_format == "NCDHW" else x
+
+
+def _spatial3(vals, data_format):
+    return tuple(vals[2:5]) if data_format == "NCDHW" else tuple(vals[1:4])
+
+
+class _Geom3:
+    """Geometry of a 3-D window op in NDHWC terms: kernel, strides, dilations, output sizes, paddings."""
+
+    def __init__(self, sizes, ks, strides, dilations, padding):
+        self.ks, self.st, self.dl = tuple(ks), tuple(strides), tuple(dilations)
+        geo = [_out_and_pads(s, k, st, d, padding) for s, k, st, d in zip(sizes, ks, strides, dilations)]
+        self.out = tuple(g[0] for g in geo)
+        self.pads = [(g[1], g[2]) for g in geo]
+        if min(self.out) <= 0:
+            raise errors.InvalidArgumentError(None, None, f"Computed output size would be negative: "
+                                              f"{list(self.out)} [input_size: {list(sizes)}]")
+
+    def pad(self, x, value=0):
+        if not any(a or b for a, b in self.pads):
+            return x
+        return np.pad(x, [(0, 0)] + self.pads + [(0, 0)], constant_values=value)
+
+    def windows(self, xp):
+        """(N, OD, OH, OW, KD, KH, KW, C) read-only view of the receptive fields of padded ``xp``."""
+        s = xp.strides
+        return as_strided(xp, (xp.shape[0],) + self.out + self.ks + (xp.shape[4],),
+                          (s[0],) + tuple(s[i + 1] * self.st[i] for i in range(3))
+                          + tuple(s[i + 1] * self.dl[i] for i in range(3)) + (s[4],), writeable=False)
+
+    def taps(self, xp):
+        """(tap index, (N, OD, OH, OW, C) view) for every kernel tap of padded ``xp``."""
+        for t in np.ndindex(*self.ks):
+            sl = tuple(slice(t[i] * self.dl[i], t[i] * self.dl[i] + self.st[i] * (self.out[i] - 1) + 1, self.st[i])
+                       for i in range(3))
+            yield t, xp[(slice(None),) + sl]
+
+    def crop(self, xp, sizes):
+        return xp[(slice(None),) + tuple(slice(p[0], p[0] + s) for p, s in zip(self.pads, sizes))]
+
+
+def _geom3(x5, ks, op_attrs_strides, dilations, padding, data_format):
+    return _Geom3(x5.shape[1:4], ks, _spatial3(op_attrs_strides, data_format),
+                  _spatial3(dilations, data_format) if dilations else (1, 1, 1), padding)
+
+
+def _conv3_out_shape(op, x, ks, out_c):
+    fmt = op._attrs["data_format"]
+    if x.ndims is None:
+        return ts.unknown_shape(5)
+    d = x.as_list()
+    n, sp = d[0], (d[2:5] if fmt == "NCDHW" else d[1:4])
+    st = _spatial3(op._attrs["strides"], fmt)
+    dl = _spatial3(op._attrs.get("dilations") or [1] * 5, fmt)
+    out = [None if s is None or k is None else _out_and_pads(s, k, a, b, op._attrs["padding"])[0]
+           for s, k, a, b in zip(sp, ks, st, dl)]
+    if any(o is not None and o <= 0 for o in out):
+        raise ValueError(f"Negative dimension size caused by subtracting filter size from input size for "
+                         f"'{op.name}' (op: '{op.type}') with input shapes: {x}")
+    return ts.TensorShape([n, out_c] + out if fmt == "NCDHW" else [n] + out + [out_c])
+
+
+def _rank5(op, s, what="input"):
+    if s.ndims is not None and s.ndims != 5:
+        raise ValueError(f"Shape must be rank 5 but is rank {s.ndims} for '{op.name}' (op: '{op.type}')")
+
+
+Conv3D = define("Conv3D", "input: T, filter: T", "output: T", [f"T: {_FLOATS}"] + _CONV3_ATTRS)
+
+
+@Conv3D.shape
+def _conv3d_shape(op):
+    x, f = op._inputs[0].shape, op._inputs[1].shape
+    _rank5(op, x)
+    _rank5(op, f)
+    fd = f.as_list() if f.ndims else [None] * 5
+    return [_conv3_out_shape(op, x, fd[:3], fd[4])]
+
+
+def _conv3_forward(xn, w, g):
+    n, c, o = xn.shape[0], xn.shape[4], w.shape[4]
+    k = int(np.prod(g.ks)) * c
+    cols = g.windows(g.pad(xn)).reshape(-1, k)
+    return (cols @ w.reshape(k, o)).reshape((n,) + g.out + (o,))
+
+
+@Conv3D.kernel
+def _conv3d_kernel(x, w, *, strides, padding, data_format, dilations):
+    xn = _ndhwc(x, data_format)
+    if x.ndim != 5 or w.ndim != 5 or xn.shape[4] != w.shape[3]:
+        raise errors.InvalidArgumentError(None, None, f"Input depth must be evenly divisible by filter depth: "
+                                          f"{list(x.shape)} vs {list(w.shape)}")
+    g = _geom3(xn, w.shape[:3], strides, dilations, padding, data_format)
+    return _from_ndhwc(_conv3_forward(xn, w, g).astype(x.dtype, copy=False), data_format)
+
+
+def _conv3_input_grad(sizes, w, dyn, g):
+    n, c = sizes[0], sizes[4]
+    dcols = (dyn.reshape(-1, w.shape[4]) @ w.reshape(-1, w.shape[4]).T).reshape((n,) + g.out + g.ks + (c,))
+    dxp = np.zeros((n,) + tuple(s + a + b for s, (a, b) in zip(sizes[1:4], g.pads)) + (c,), dcols.dtype)
+    for t, view in g.taps(dxp):
+        view += dcols[(slice(None),) * 4 + t]
+    return np.ascontiguousarray(g.crop(dxp, sizes[1:4]))
+
+
+def _conv3_filter_grad(xn, dyn, g, kshape):
+    k = int(np.prod(kshape[:4]))
+    cols = g.windows(g.pad(xn)).reshape(-1, k)
+    return (cols.T @ dyn.reshape(-1, kshape[4])).reshape(kshape)
+
+
+def _sizes5(v, data_format):
+    s = [int(a) for a in v]
+    return [s[0], s[2], s[3], s[4], s[1]] if data_format == "NCDHW" else s
+
+
+def _conv3_attrs(op):
+    return {k: op._attrs[k] for k in _CONV3_KW}
+
+
+Conv3D.grad(lambda op, g: [
+    apply_op("Conv3DBackpropInputV2", input_sizes=array_ops.shape(op.inputs[0]), filter=op.inputs[1],
+             out_backprop=g, **_conv3_attrs(op)),
+    apply_op("Conv3DBackpropFilterV2", input=op.inputs[0], filter_sizes=array_ops.shape(op.inputs[1]),
+             out_backprop=g, **_conv3_attrs(op))])
+
+Conv3DBackpropInputV2 = define("Conv3DBackpropInputV2", "input_sizes: Tshape, filter: T, out_backprop: T",
+                               "output: T", [f"T: {_FLOATS}"] + _CONV3_ATTRS + ["Tshape: {int32, int64} = int32"])
+Conv3DBackpropInputV2.shape(lambda op: [shape_from_tensor(op._inputs[0]) if shape_from_tensor(
+    op._inputs[0]).ndims is not None else ts.unknown_shape(5)])
+
+
+@Conv3DBackpropInputV2.kernel
+def _conv3d_backprop_input_kernel(input_sizes, w, dy, *, strides, padding, data_format, dilations):
+    sizes = _sizes5(input_sizes, data_format)
+    g = _Geom3(sizes[1:4], w.shape[:3], _spatial3(strides, data_format), _spatial3(dilations, data_format), padding)
+    dyn = _ndhwc(dy, data_format)
+    if tuple(dyn.shape[1:4]) != g.out:
+        raise errors.InvalidArgumentError(None, None, f"Conv3DBackpropInputOp: Computed backprop input shape "
+                                          f"does not match: {list(dyn.shape[1:4])} vs {list(g.out)}")
+    return _from_ndhwc(_conv3_input_grad(sizes, w, dyn, g).astype(dy.dtype, copy=False), data_format)
+
+
+Conv3DBackpropInputV2.grad(lambda op, g: [
+    None,
+    apply_op("Conv3DBackpropFilterV2", input=g, filter_sizes=array_ops.shape(op.inputs[1]),
+             out_backprop=op.inputs[2], **_conv3_attrs(op)),
+    apply_op("Conv3D", input=g, filter=op.inputs[1], **_conv3_attrs(op))])
+
+Conv3DBackpropFilterV2 = define("Conv3DBackpropFilterV2", "input: T, filter_sizes: int32, out_backprop: T",
+                                "output: T", [f"T: {_FLOATS}"] + _CONV3_ATTRS)
+Conv3DBackpropFilterV2.shape(lambda op: [shape_from_tensor(op._inputs[1]) if shape_from_tensor(
+    op._inputs[1]).ndims is not None else ts.unknown_shape(5)])
+
+
+@Conv3DBackpropFilterV2.kernel
+def _conv3d_backprop_filter_kernel(x, filter_sizes, dy, *, strides, padding, data_format, dilations):
+    kshape = tuple(int(v) for v in filter_sizes)
+    xn = _ndhwc(x, data_format)
+    g = _geom3(xn, kshape[:3], strides, dilations, padding, data_format)
+    dyn = _ndhwc(dy, data_format)
+    if tuple(dyn.shape[1:4]) != g.out:
+        raise errors.InvalidArgumentError(None, None, f"Conv3DBackpropFilterOp: Computed backprop output shape "
+                                          f"does not match: {list(dyn.shape[1:4])} vs {list(g.out)}")
+    return _conv3_filter_grad(xn, dyn, g, kshape).astype(x.dtype, copy=False)
+
+
+Conv3DBackpropFilterV2.grad(lambda op, g: [
+    apply_op("Conv3DBackpropInputV2", input_sizes=array_ops.shape(op.inputs[0]), filter=g,
+             out_backprop=op.inputs[2], **_conv3_attrs(op)),
+    None,
+    apply_op("Conv3D", input=op.inputs[0], filter=g, **_conv3_attrs(op))])
+
+
+def _pool3_shape(op):
+    x = op._inputs[0].shape
+    _rank5(op, x)
+    fmt = op._attrs["data_format"]
+    ksize = op._attrs["ksize"]
+    if ksize[0] != 1 or ksize[1 if fmt == "NCDHW" else 4] != 1:
+        raise ValueError("Pooling is not yet supported on the batch dimension.")
+    if x.ndims is None:
+        return [ts.unknown_shape(5)]
+    return [_conv3_out_shape(op, x, _spatial3(ksize, fmt), x[1 if fmt == "NCDHW" else 4].value)]
+
+
+def _pool3_geom(xn, ksize, strides, padding, data_format):
+    return _Geom3(xn.shape[1:4], _spatial3(ksize, data_format), _spatial3(strides, data_format), (1, 1, 1),
+                  padding)
+
+
+_POOL3_KW = ("ksize", "strides", "padding", "data_format")
+
+MaxPool3D = define("MaxPool3D", "input: T", "output: T", _POOL3_ATTRS + ["T: {half, bfloat16, float}"])
+MaxPool3D.shape(_pool3_shape)
+
+
+@MaxPool3D.kernel
+def _max_pool3d_kernel(x, *, ksize, strides, padding, data_format):
+    xn = _ndhwc(x, data_format)
+    g = _pool3_geom(xn, ksize, strides, padding, data_format)
+    return _from_ndhwc(g.windows(g.pad(xn, _min_value(x.dtype))).max(axis=(4, 5, 6)), data_format)
+
+
+MaxPool3D.grad(lambda op, g: [apply_op("MaxPool3DGrad", orig_input=op.inputs[0], orig_output=op.outputs[0], grad=g,
+                                       **{k: op._attrs[k] for k in _POOL3_KW})])
+
+
+def _max_pool3_hits(xn, yn, g):
+    """(tap, mask) per kernel tap: the windows whose first maximum (in window order) sits at that tap."""
+    xp = g.pad(xn, _min_value(xn.dtype))
+    taken = np.zeros(yn.shape, bool)
+    for t, view in g.taps(xp):
+        hit = (view == yn) & ~taken
+        taken |= hit
+        yield t, hit
+
+
+MaxPool3DGrad = define("MaxPool3DGrad", "orig_input: TInput, orig_output: TInput, grad: T", "output: T",
+                       _POOL3_ATTRS + ["T: {half, bfloat16, float} = float", "TInput: {half, bfloat16, float} = float"])
+MaxPool3DGrad.shape(lambda op: [op._inputs[0].shape])
+
+
+@MaxPool3DGrad.kernel
+def _max_pool3d_grad_kernel(x, y, grad, *, ksize, strides, padding, data_format):
+    xn, yn, gn = (_ndhwc(a, data_format) for a in (x, y, grad))
+    g = _pool3_geom(xn, ksize, strides, padding, data_format)
+    dxp = np.zeros((xn.shape[0],) + tuple(s + a + b for s, (a, b) in zip(xn.shape[1:4], g.pads))
+                   + (xn.shape[4],), grad.dtype)
+    taps = dict(g.taps(dxp))
+    for t, hit in _max_pool3_hits(xn, yn, g):
+        np.add(taps[t], gn, out=taps[t], where=hit)
+    return _from_ndhwc(np.ascontiguousarray(g.crop(dxp, xn.shape[1:4])), data_format)
+
+
+MaxPool3DGrad.grad(lambda op, g: [
+    array_ops.zeros_like(op.inputs[0]), array_ops.zeros_like(op.inputs[1]),
+    apply_op("MaxPool3DGradGrad", orig_input=op.inputs[0], orig_output=op.inputs[1], grad=g,
+             **{k: op._attrs[k] for k in _POOL3_KW})])
+
+MaxPool3DGradGrad = define("MaxPool3DGradGrad", "orig_input: T, orig_output: T, grad: T", "output: T",
+                           _POOL3_ATTRS + [f"T: {_REALS}"])
+MaxPool3DGradGrad.shape(lambda op: [op._inputs[1].shape])
+
+
+@MaxPool3DGradGrad.kernel
+def _max_pool3d_grad_grad_kernel(x, y, grad, *, ksize, strides, padding, data_format):
+    xn, yn, gn = (_ndhwc(a, data_format) for a in (x, y, grad))
+    g = _pool3_geom(xn, ksize, strides, padding, data_format)
+    g_taps = dict(g.taps(g.pad(gn)))
+    out = np.zeros(yn.shape, grad.dtype)
+    for t, hit in _max_pool3_hits(xn, yn, g):
+        np.copyto(out, g_taps[t], where=hit)
+    return _from_ndhwc(out, data_format)
+
+
+MaxPool3DGradGrad.grad(lambda op, g: [
+    array_ops.zeros_like(op.inputs[0]), array_ops.zeros_like(op.inputs[1]),
+    apply_op("MaxPool3DGrad", orig_input=op.inputs[0], orig_output=op.inputs[1], grad=g,
+             **{k: op._attrs[k] for k in _POOL3_KW})])
+
+
+def _avg3_counts(sizes, g, dtype):
+    """Number of real (unpadded) inputs in each output window, shaped (OD, OH, OW, 1)."""
+    out = np.ones((), np.int64)
+    for i in range(3):
+        start = np.arange(g.out[i]) * g.st[i] - g.pads[i][0]
+        c = np.minimum(start + g.ks[i], sizes[i]) - np.maximum(start, 0)
+        out = np.multiply.outer(out, c)
+    return out.astype(dtype)[..., None]
+
+
+AvgPool3D = define("AvgPool3D", "input: T", "output: T", _POOL3_ATTRS + [f"T: {_FLOATS}"])
+AvgPool3D.shape(_pool3_shape)
+
+
+@AvgPool3D.kernel
+def _avg_pool3d_kernel(x, *, ksize, strides, padding, data_format):
+    xn = _ndhwc(x, data_format)
+    g = _pool3_geom(xn, ksize, strides, padding, data_format)
+    s = g.windows(g.pad(xn)).sum(axis=(4, 5, 6), dtype=x.dtype)
+    return _from_ndhwc((s / _avg3_counts(xn.shape[1:4], g, x.dtype)).astype(x.dtype, copy=False), data_format)
+
+
+AvgPool3D.grad(lambda op, g: [apply_op("AvgPool3DGrad", orig_input_shape=array_ops.shape(op.inputs[0]), grad=g,
+                                       **{k: op._attrs[k] for k in _POOL3_KW})])
+
+AvgPool3DGrad = define("AvgPool3DGrad", "orig_input_shape: int32, grad: T", "output: T",
+                       _POOL3_ATTRS + [f"T: {_FLOATS}"])
+AvgPool3DGrad.shape(lambda op: [shape_from_tensor(op._inputs[0])])
+
+
+@AvgPool3DGrad.kernel
+def _avg_pool3d_grad_kernel(orig_input_shape, grad, *, ksize, strides, padding, data_format):
+    sizes = _sizes5(orig_input_shape, data_format)
+    g = _Geom3(sizes[1:4], _spatial3(ksize, data_format), _spatial3(strides, data_format), (1, 1, 1), padding)
+    gn = _ndhwc(grad, data_format) / _avg3_counts(sizes[1:4], g, grad.dtype)
+    dxp = np.zeros((sizes[0],) + tuple(s + a + b for s, (a, b) in zip(sizes[1:4], g.pads)) + (sizes[4],),
+                   grad.dtype)
+    for _, view in g.taps(dxp):
+        view += gn
+    return _from_ndhwc(np.ascontiguousarray(g.crop(dxp, sizes[1:4])), data_format)
+
+
+AvgPool3DGrad.grad(lambda op, g: [array_ops.stop_gradient(op.inputs[0]),
+                                  apply_op("AvgPool3D", input=g, **{k: op._attrs[k] for k in _POOL3_KW})])
+
+
 # ==== losses and normalisation ================================================================
 L2Loss = define("L2Loss", "t: T", "output: T", [f"T: {_FLOATS}"])
 L2Loss.shape(lambda op: [ts.TensorShape([])])
@@ -1761,3 +2086,314 @@ def in_top_k(predictions, targets, k, name=None):
         targets = convert_to_tensor(targets)
         return apply_op("InTopKV2", name=name, predictions=predictions, targets=targets,
                         k=convert_to_tensor(k, dtype=targets.dtype.base_dtype))
+
+
+# ---- 1-D, atrous, separable and 3-D convolutions; 3-D pooling ----------------------------------
+def _int_list(v, n, name):
+    if isinstance(v, numbers.Integral):
+        return [int(v)] * n
+    v = [int(x) for x in v]
+    if len(v) == 1:
+        v = v * n
+    if len(v) != n:
+        raise ValueError(f"{name} should be of length 1 or {n} but was {len(v)}")
+    return v
+
+
+def conv1d(value=None, filters=None, stride=None, padding=None, use_cudnn_on_gpu=None, data_format=None,
+           name=None, input=None, dilations=None):  # noqa: A002
+    """1-D convolution as TF builds it: ExpandDims to a 2-D conv with height 1, Conv2D, Squeeze."""
+    value = input if value is None else value
+    with ops.name_scope(name, "conv1d", [value, filters]) as name:
+        if data_format is None or data_format in ("NHWC", "NWC"):
+            fmt, spatial_start = "NHWC", -3
+        elif data_format in ("NCHW", "NCW"):
+            fmt, spatial_start = "NCHW", -2
+        else:
+            raise ValueError(f"`data_format` must be 'NWC' or 'NCW'. Received: data_format={data_format}")
+        s = _int_list(stride, 1, "stride")[0]
+        d = _int_list(dilations if dilations is not None else 1, 1, "dilations")[0]
+        strides = [1, 1, 1, s] if fmt == "NCHW" else [1, 1, s, 1]
+        dil = [1, 1, 1, d] if fmt == "NCHW" else [1, 1, d, 1]
+        value = array_ops.expand_dims(value, spatial_start)
+        filters = array_ops.expand_dims(filters, 0)
+        if isinstance(padding, (list, tuple)):  # explicit (before, after) pairs for N, W and C
+            pairs = [list(p) for p in padding]
+            at = 1 if fmt == "NHWC" else 2
+            padding = pairs[:at] + [[0, 0]] + pairs[at:]
+        pad, explicit = _padding_attrs(padding, fmt)
+        result = apply_op("Conv2D", name=name, input=value, filter=filters, strides=strides,
+                          use_cudnn_on_gpu=True if use_cudnn_on_gpu is None else use_cudnn_on_gpu, padding=pad,
+                          explicit_paddings=explicit, data_format=fmt, dilations=dil)
+        return array_ops.squeeze(result, [spatial_start])
+
+
+def conv1d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NWC",  # noqa: A002
+                     dilations=None, name=None):
+    with ops.name_scope(name, "conv1d_transpose", [input, filters, output_shape]) as name:
+        if data_format in ("NWC", None):
+            fmt, axis = "NHWC", 1
+        else:
+            fmt, axis = "NCHW", 2
+        s = _int_list(strides, 1, "strides")[0]
+        d = _int_list(dilations if dilations is not None else 1, 1, "dilations")[0]
+        strides = [1, 1, 1, s] if fmt == "NCHW" else [1, 1, s, 1]
+        dil = [1, 1, 1, d] if fmt == "NCHW" else [1, 1, d, 1]
+        input = array_ops.expand_dims(input, axis)  # noqa: A001
+        filters = array_ops.expand_dims(filters, 0)
+        output_shape = convert_to_tensor(output_shape, dtype=dtypes.int32) \
+            if not isinstance(output_shape, ops.Tensor) else output_shape
+        output_shape = array_ops.concat([output_shape[:axis], [1], output_shape[axis:]], 0)
+        result = conv2d_backprop_input(output_shape, filters, input, strides, padding, data_format=fmt,
+                                       dilations=dil, name=name)
+        return array_ops.squeeze(result, [axis])
+
+
+def _static_spatial(x, n, channels_first):
+    d = x.shape.as_list() if x.shape.ndims is not None else None
+    if d is None:
+        return None
+    sp = d[2:2 + n] if channels_first else d[1:1 + n]
+    return None if None in sp else sp
+
+
+def _with_space_to_batch(x, rate, filter_spatial, padding, op_fn, channels_first=False):
+    """TF's ``with_space_to_batch``: an atrous ``op_fn`` (a VALID, undilated op of its input) run on
+    SpaceToBatchND's output, then BatchToSpaceND with the crops that undo the extra padding."""
+    from deferflow.ops import math_ops
+    n = len(rate)
+    if all(r == 1 for r in rate):
+        return op_fn(x, padding)
+    if channels_first:
+        raise ValueError("atrous convolution via space_to_batch needs channels-last data")
+    if padding == "SAME":
+        extra = [(k - 1) * r for k, r in zip(filter_spatial, rate)]
+        base = [[e // 2, e - e // 2] for e in extra]
+    elif padding == "VALID":
+        base = [[0, 0] for _ in rate]
+    else:
+        raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+    sp = _static_spatial(x, n, channels_first)
+    if sp is not None:
+        full = [s + b[0] + b[1] for s, b in zip(sp, base)]
+        extra_end = [(r - f % r) % r for f, r in zip(full, rate)]
+        paddings = [[b[0], b[1] + e] for b, e in zip(base, extra_end)]
+        crops = [[0, e] for e in extra_end]
+    else:
+        with ops.name_scope("required_space_to_batch_paddings"):
+            in_shape = array_ops.slice_(array_ops.shape(x), [1], [n])
+            base_t = array_ops.constant(np.asarray(base, np.int32))
+            full = in_shape + base_t[:, 0] + base_t[:, 1]
+            r_t = array_ops.constant(np.asarray(rate, np.int32))
+            extra_end = math_ops.floormod(r_t - math_ops.floormod(full, r_t), r_t)
+            paddings = array_ops.stack([base_t[:, 0], base_t[:, 1] + extra_end], axis=1, name="paddings")
+            crops = array_ops.stack([array_ops.zeros_like(extra_end), extra_end], axis=1, name="crops")
+    y = array_ops.space_to_batch_nd(x, list(rate), paddings)
+    y = op_fn(y, "VALID")
+    return array_ops.batch_to_space_nd(y, list(rate), crops)
+
+
+def atrous_conv2d(value, filters, rate, padding, name=None):
+    """Atrous (dilated) 2-D convolution, built by TF's SpaceToBatchND / Conv2D / BatchToSpaceND scheme."""
+    return convolution(value, filters, padding, dilation_rate=[rate, rate], name=name)
+
+
+def convolution(input, filter=None, padding=None, strides=None, dilation_rate=None, name=None,  # noqa: A002
+                data_format=None, filters=None, dilations=None):
+    """N-d convolution (N = 1, 2, 3) dispatching on the input's rank, as ``tf.nn.convolution``."""
+    filter = filters if filter is None else filter  # noqa: A001
+    dilation_rate = dilations if dilation_rate is None else dilation_rate
+    with ops.name_scope(name, "convolution", [input, filter]) as name:
+        input = convert_to_tensor(input, name="input")  # noqa: A001
+        filter = convert_to_tensor(filter, name="filter")  # noqa: A001
+        nd = filter.shape.ndims if filter.shape.ndims is not None else input.shape.ndims
+        if nd is None:
+            raise ValueError("convolution needs the rank of the filter or the input")
+        n = nd - 2
+        if n not in (1, 2, 3):
+            raise ValueError(f"`input.shape.rank - 2` must be 1, 2 or 3; got {n}")
+        strides = _int_list(strides if strides is not None else 1, n, "strides")
+        rate = _int_list(dilation_rate if dilation_rate is not None else 1, n, "dilation_rate")
+        padding = padding.upper() if isinstance(padding, str) else padding
+        channels_first = data_format is not None and data_format.startswith("NC")
+        if any(r > 1 for r in rate) and any(s > 1 for s in strides):
+            raise ValueError(f"`strides > 1` not supported in conjunction with `dilation_rate > 1`. Received: "
+                             f"strides={strides} and dilation_rate={rate}")
+        if n == 1:
+            if channels_first or all(r == 1 for r in rate):
+                return conv1d(input, filter, strides, padding, data_format=data_format or "NWC", dilations=rate,
+                              name=name)
+            return _with_space_to_batch(input, rate, filter.shape.as_list()[:1], padding,
+                                        lambda x, pad: conv1d(x, filter, strides, pad, data_format="NWC", name=name))
+        if n == 3:
+            fmt = data_format or "NDHWC"
+            full = [1, 1] + strides if channels_first else [1] + strides + [1]
+            dil = [1, 1] + rate if channels_first else [1] + rate + [1]
+            return apply_op("Conv3D", name=name, input=input, filter=filter, strides=full, padding=padding,
+                            data_format=fmt, dilations=dil)
+        fmt = data_format or "NHWC"
+        fs = filter.shape.as_list() if filter.shape.ndims else None
+        if fs is None or None in fs[:2]:
+            if any(r > 1 for r in rate):
+                raise ValueError("atrous convolution needs the filter's spatial shape")
+
+        def op_fn(x, pad, op_name=None):
+            return conv2d(x, filter, strides=strides, padding=pad, data_format=fmt, name=op_name or name)
+        if channels_first or all(r == 1 for r in rate):
+            return conv2d(input, filter, strides=strides, padding=padding, data_format=fmt, dilations=rate,
+                          name=name)
+        return _with_space_to_batch(input, rate, fs[:2], padding, op_fn)
+
+
+def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding, rate=None, name=None,  # noqa: A002
+                     data_format=None, dilations=None):
+    """Depthwise convolution (``<scope>/depthwise``) followed by a 1x1 Conv2D (``<scope>``)."""
+    rate = dilations if rate is None else rate
+    with ops.name_scope(name, "separable_conv2d", [input, depthwise_filter, pointwise_filter]) as name:
+        input = convert_to_tensor(input, name="tensor_in")  # noqa: A001
+        depthwise_filter = convert_to_tensor(depthwise_filter, name="depthwise_filter")
+        pointwise_filter = convert_to_tensor(pointwise_filter, name="pointwise_filter")
+        if pointwise_filter.shape.ndims is not None and pointwise_filter.shape.ndims == 4:
+            ps = pointwise_filter.shape.as_list()
+            if ps[0] not in (1, None) or ps[1] not in (1, None):
+                raise ValueError(f"Pointwise filter must be 1x1, got {ps[:2]}")
+        fmt = data_format or "NHWC"
+        rate = _int_list(rate if rate is not None else 1, 2, "rate")
+        st = _hw_list(strides, 2, fmt, "strides")
+        if any(r > 1 for r in rate) and any(s > 1 for s in _spatial(st, fmt)):
+            raise ValueError("`strides > 1` not supported in conjunction with `dilation_rate > 1`.")
+        padding = padding.upper() if isinstance(padding, str) else padding
+
+        def op_fn(x, pad):
+            return depthwise_conv2d_native(x, depthwise_filter, st, pad, data_format=fmt, name="depthwise")
+        if fmt.startswith("NC") and any(r > 1 for r in rate):
+            depthwise = depthwise_conv2d_native(input, depthwise_filter, st, padding, data_format=fmt,
+                                                dilations=_hw_list(rate, 2, fmt, "rate"), name="depthwise")
+        else:
+            depthwise = _with_space_to_batch(input, rate, depthwise_filter.shape.as_list()[:2], padding, op_fn)
+        return conv2d(depthwise, pointwise_filter, [1, 1, 1, 1], padding="VALID", data_format=fmt, name=name)
+
+
+def _five(v, data_format, name):
+    if v is None:
+        return [1] * 5
+    if isinstance(v, numbers.Integral):
+        v = [int(v)]
+    v = [int(x) for x in v]
+    if len(v) == 1:
+        v = v * 3
+    if len(v) == 3:
+        return [1, 1] + v if data_format == "NCDHW" else [1] + v + [1]
+    if len(v) == 5:
+        return v
+    raise ValueError(f"{name} should be of length 1, 3 or 5 but was {len(v)}")
+
+
+def conv3d(input, filter=None, strides=None, padding=None, data_format="NDHWC",  # noqa: A002
+           dilations=(1, 1, 1, 1, 1), name=None, filters=None):
+    filter = filters if filter is None else filter  # noqa: A001
+    data_format = data_format or "NDHWC"
+    return apply_op("Conv3D", name=name, input=input, filter=filter, strides=_five(strides, data_format, "strides"),
+                    padding=padding.upper() if isinstance(padding, str) else padding, data_format=data_format,
+                    dilations=_five(dilations, data_format, "dilations"))
+
+
+def conv3d_backprop_input_v2(input_sizes, filter, out_backprop, strides, padding, data_format="NDHWC",  # noqa: A002
+                             dilations=(1, 1, 1, 1, 1), name=None):
+    return apply_op("Conv3DBackpropInputV2", name=name, input_sizes=input_sizes, filter=filter,
+                    out_backprop=out_backprop, strides=_five(strides, data_format, "strides"), padding=padding,
+                    data_format=data_format, dilations=_five(dilations, data_format, "dilations"))
+
+
+def conv3d_backprop_filter_v2(input, filter_sizes, out_backprop, strides, padding, data_format="NDHWC",  # noqa: A002
+                              dilations=(1, 1, 1, 1, 1), name=None):
+    return apply_op("Conv3DBackpropFilterV2", name=name, input=input, filter_sizes=filter_sizes,
+                    out_backprop=out_backprop, strides=_five(strides, data_format, "strides"), padding=padding,
+                    data_format=data_format, dilations=_five(dilations, data_format, "dilations"))
+
+
+def conv3d_transpose(value, filter=None, output_shape=None, strides=None, padding="SAME",  # noqa: A002
+                     data_format="NDHWC", name=None, input=None, filters=None, dilations=None):  # noqa: A002
+    value = input if value is None else value
+    filter = filters if filter is None else filter  # noqa: A001
+    with ops.name_scope(name, "conv3d_transpose", [value, filter, output_shape]) as name:
+        if not isinstance(output_shape, ops.Tensor):
+            output_shape = convert_to_tensor(output_shape, dtype=dtypes.int32, name="output_shape")
+        return conv3d_backprop_input_v2(output_shape, filter, value, strides, padding, data_format=data_format,
+                                        dilations=dilations or (1, 1, 1, 1, 1), name=name)
+
+
+def max_pool3d(input, ksize, strides, padding, data_format="NDHWC", name=None):  # noqa: A002
+    with ops.name_scope(name, "MaxPool3D", [input]) as name:
+        return apply_op("MaxPool3D", name=name, input=input, ksize=_five(ksize, data_format, "ksize"),
+                        strides=_five(strides, data_format, "strides"), padding=padding, data_format=data_format)
+
+
+def avg_pool3d(input, ksize, strides, padding, data_format="NDHWC", name=None):  # noqa: A002
+    with ops.name_scope(name, "AvgPool3D", [input]) as name:
+        return apply_op("AvgPool3D", name=name, input=input, ksize=_five(ksize, data_format, "ksize"),
+                        strides=_five(strides, data_format, "strides"), padding=padding, data_format=data_format)
+
+
+def max_pool1d(input, ksize, strides, padding, data_format="NWC", name=None):  # noqa: A002
+    with ops.name_scope(name, "MaxPool1d", [input]) as name:
+        fmt, axis = ("NCHW", 2) if data_format == "NCW" else ("NHWC", 1)
+        k, s = _int_list(ksize, 1, "ksize")[0], _int_list(strides, 1, "strides")[0]
+        x = array_ops.expand_dims(input, axis)
+        y = _pool("MaxPool", x, [1, 1, 1, k] if fmt == "NCHW" else [1, 1, k, 1],
+                  [1, 1, 1, s] if fmt == "NCHW" else [1, 1, s, 1], padding, fmt, None)
+        return array_ops.squeeze(y, [axis], name=name)
+
+
+def avg_pool1d(input, ksize, strides, padding, data_format="NWC", name=None):  # noqa: A002
+    with ops.name_scope(name, "AvgPool1D", [input]) as name:
+        fmt, axis = ("NCHW", 2) if data_format == "NCW" else ("NHWC", 1)
+        k, s = _int_list(ksize, 1, "ksize")[0], _int_list(strides, 1, "strides")[0]
+        x = array_ops.expand_dims(input, axis)
+        y = _pool("AvgPool", x, [1, 1, 1, k] if fmt == "NCHW" else [1, 1, k, 1],
+                  [1, 1, 1, s] if fmt == "NCHW" else [1, 1, s, 1], padding, fmt, None)
+        return array_ops.squeeze(y, [axis], name=name)
+
+
+def pool(input, window_shape, pooling_type, padding, dilation_rate=None, strides=None, name=None,  # noqa: A002
+         data_format=None, dilations=None):
+    """``tf.nn.pool`` for undilated 1-, 2- and 3-D MAX/AVG pooling."""
+    dilation_rate = dilations if dilation_rate is None else dilation_rate
+    window_shape = [int(v) for v in window_shape]
+    n = len(window_shape)
+    if dilation_rate is not None and any(int(r) != 1 for r in _int_list(dilation_rate, n, "dilation_rate")):
+        raise NotImplementedError("tf.nn.pool with dilation_rate > 1 is not supported by deferflow")
+    if pooling_type not in ("MAX", "AVG"):
+        raise ValueError(f"`pooling_type` must be 'MAX' or 'AVG', got {pooling_type!r}")
+    strides = _int_list(strides if strides is not None else 1, n, "strides")
+    default = "max_pool" if pooling_type == "MAX" else "avg_pool"
+    with ops.name_scope(name, default + ("3d" if n == 3 else "1d" if n == 1 else ""), [input]) as scope:
+        if n == 1:
+            fn = max_pool1d if pooling_type == "MAX" else avg_pool1d
+            return fn(input, window_shape, strides, padding, data_format or "NWC", name=scope)
+        if n == 3:
+            fn = max_pool3d if pooling_type == "MAX" else avg_pool3d
+            return fn(input, window_shape, strides, padding, data_format or "NDHWC", name=scope)
+        fmt = data_format or "NHWC"
+        return _pool("MaxPool" if pooling_type == "MAX" else "AvgPool", convert_to_tensor(input), window_shape,
+                     strides, padding, fmt, scope)
+
+
+# ---- activations and losses composed from other ops -------------------------------------------
+def crelu(features, name=None, axis=-1):
+    """Concatenated ReLU: relu(concat([x, -x], axis))."""
+    with ops.name_scope(name, "CRelu", [features]) as name:
+        features = convert_to_tensor(features, name="features")
+        c = array_ops.concat([features, -features], axis, name=name)
+        return relu(c)
+
+
+def swish(features, beta=1.0, name=None):
+    """``features * sigmoid(beta * features)`` (TF's silu)."""
+    from deferflow.ops import math_ops
+    features = convert_to_tensor(features, name="features")
+    beta = convert_to_tensor(beta, dtype=features.dtype.base_dtype, name="beta")
+    return features * math_ops.sigmoid(beta * features)
+
+
+silu = swish
