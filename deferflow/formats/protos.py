@@ -42,6 +42,8 @@ ValuesDef = control_flow_pb2.ValuesDef
 ControlFlowContextDef = control_flow_pb2.ControlFlowContextDef
 CondContextDef = control_flow_pb2.CondContextDef
 WhileContextDef = control_flow_pb2.WhileContextDef
+from deferflow.formats.proto import queue_runner_pb2  # noqa: E402 - the queue_runners collection
+QueueRunnerDef = queue_runner_pb2.QueueRunnerDef
 CheckpointState = checkpoint_state_pb2.CheckpointState
 TensorSliceProto = tensor_slice_pb2.TensorSliceProto
 BundleHeaderProto = tensor_bundle_pb2.BundleHeaderProto

@@ -3,8 +3,10 @@ queue's enqueue ops, closing the queue when they all hit its end and cancelling 
 import logging
 import threading
 
+from deferflow.formats import protos
 from deferflow.framework import errors, ops
 from deferflow.framework.ops import GraphKeys
+from deferflow.training import meta_graph
 
 _log = logging.getLogger("deferflow")
 
@@ -14,8 +16,14 @@ class QueueRunner:
 
     def __init__(self, queue=None, enqueue_ops=None, close_op=None, cancel_op=None,
                  queue_closed_exception_types=None, queue_runner_def=None, import_scope=None):
+        self._lock = threading.Lock()
+        self._runs_per_session = {}
+        self._exceptions_raised = []
         if queue_runner_def is not None:
-            raise NotImplementedError("QueueRunner from a QueueRunnerDef is not supported by deferflow")
+            if queue or enqueue_ops:
+                raise ValueError("queue_runner_def and queue are mutually exclusive.")
+            self._init_from_proto(queue_runner_def, import_scope=import_scope)
+            return
         if not queue or not enqueue_ops:
             raise ValueError("Must provide queue and enqueue_ops.")
         self._queue = queue
@@ -29,9 +37,42 @@ class QueueRunner:
             raise TypeError("queue_closed_exception_types, when provided, must be a tuple of tf.error types, "
                             f"but saw: {queue_closed_exception_types}")
         self._queue_closed_exception_types = queue_closed_exception_types
-        self._lock = threading.Lock()
-        self._runs_per_session = {}
-        self._exceptions_raised = []
+
+    def _init_from_proto(self, queue_runner_def, import_scope=None):
+        """Binds to the ops a ``QueueRunnerDef`` names in the default graph; the queue is then its op."""
+        if not isinstance(queue_runner_def, protos.QueueRunnerDef):
+            queue_runner_def = protos.QueueRunnerDef.FromString(queue_runner_def.SerializeToString())
+        g = ops.get_default_graph()
+
+        def element(name):
+            return g.as_graph_element(ops.prepend_name_scope(name, import_scope))
+
+        self._queue = element(queue_runner_def.queue_name)
+        self._enqueue_ops = [element(name) for name in queue_runner_def.enqueue_op_name]
+        self._close_op = element(queue_runner_def.close_op_name)
+        self._cancel_op = element(queue_runner_def.cancel_op_name)
+        self._queue_closed_exception_types = tuple(
+            errors.exception_type_from_error_code(code) for code in queue_runner_def.queue_closed_exception_types)
+        if not self._queue_closed_exception_types:  # older meta graphs leave the field empty
+            self._queue_closed_exception_types = (errors.OutOfRangeError,)
+
+    def to_proto(self, export_scope=None):
+        """This runner as a ``QueueRunnerDef`` with names relative to ``export_scope``; None when its queue
+        is outside that scope."""
+        if export_scope is not None and not self.queue.name.startswith(export_scope):
+            return None
+        qr = protos.QueueRunnerDef(queue_name=ops.strip_name_scope(self.queue.name, export_scope))
+        qr.enqueue_op_name.extend(ops.strip_name_scope(op.name, export_scope) for op in self.enqueue_ops)
+        qr.close_op_name = ops.strip_name_scope(self.close_op.name, export_scope)
+        qr.cancel_op_name = ops.strip_name_scope(self.cancel_op.name, export_scope)
+        qr.queue_closed_exception_types.extend(
+            errors.error_code_from_exception_type(cls) for cls in self._queue_closed_exception_types)
+        return qr
+
+    @staticmethod
+    def from_proto(queue_runner_def, import_scope=None):
+        """A ``QueueRunner`` over the ops of the default graph that ``queue_runner_def`` names."""
+        return QueueRunner(queue_runner_def=queue_runner_def, import_scope=import_scope)
 
     queue = property(lambda self: self._queue)
     enqueue_ops = property(lambda self: self._enqueue_ops)
@@ -125,3 +166,7 @@ def start_queue_runners(sess=None, coord=None, daemon=True, start=True, collecti
         for qr in ops.get_collection(collection):
             threads.extend(qr.create_threads(sess, coord=coord, daemon=daemon, start=start))
     return threads
+
+
+meta_graph.register_proto_function(GraphKeys.QUEUE_RUNNERS, proto_type=protos.QueueRunnerDef,
+                                   to_proto=QueueRunner.to_proto, from_proto=QueueRunner.from_proto)
