@@ -140,3 +140,5 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 from deferflow.ops.array_ops import (batch_to_space_nd, depth_to_space, space_to_batch_nd,  # noqa: E402
                                      space_to_depth)
+from deferflow.ops.array_ops import matrix_band_part, roll  # noqa: E402
+from deferflow.ops.math_ops import erfc  # noqa: E402

@@ -10,3 +10,4 @@ from deferflow.ops.math_ops import (  # noqa: F401
     unsorted_segment_sum)
 from deferflow.ops.math_ops import div_no_nan as divide_no_nan  # noqa: F401
 from deferflow.ops.math_ops import mul_no_nan as multiply_no_nan  # noqa: F401
+from deferflow.ops.math_ops import erfc  # noqa: F401,E402

@@ -2041,3 +2041,59 @@ def space_to_depth(input, block_size, name=None, data_format="NHWC"):  # noqa: A
 
 def depth_to_space(input, block_size, name=None, data_format="NHWC"):  # noqa: A002
     return apply_op("DepthToSpace", name=name, input=input, block_size=block_size, data_format=data_format)
+
+
+# ---- roll / matrix_band_part ----------------------------------------------------------------
+Roll = define("Roll", "input: T, shift: Tshift, axis: Taxis", "output: T",
+              ["T: type", "Tshift: {int32, int64}", "Taxis: {int32, int64}"])
+Roll.shape(unchanged_shape)
+
+
+@Roll.kernel
+def _roll_kernel(x, shift, axis):
+    shift, axis = np.reshape(shift, [-1]), np.reshape(axis, [-1])
+    if shift.size != axis.size:
+        raise errors.InvalidArgumentError(None, None, f"shift and axis must have the same size, got "
+                                          f"{shift.size} and {axis.size}")
+    for a in axis:
+        if not -x.ndim <= a < x.ndim:
+            raise errors.InvalidArgumentError(None, None, f"axis {int(a)} is out of range")
+    return np.roll(x, [int(s) for s in shift], [int(a) for a in axis]) if shift.size else x.copy()
+
+
+Roll.grad(lambda op, g: [apply_op("Roll", input=g, shift=_math().negative(op.inputs[1]), axis=op.inputs[2]),
+                         None, None])
+
+
+def roll(input, shift, axis, name=None):  # noqa: A002
+    return apply_op("Roll", name=name, input=input, shift=shift, axis=axis)
+
+
+MatrixBandPart = define("MatrixBandPart", "input: T, num_lower: Tindex, num_upper: Tindex", "band: T",
+                        ["T: type", "Tindex: {int32, int64} = int64"])
+MatrixBandPart.shape(unchanged_shape)
+
+
+@MatrixBandPart.kernel
+def _matrix_band_part_kernel(x, num_lower, num_upper):
+    if x.ndim < 2:
+        raise errors.InvalidArgumentError(None, None, f"input must be at least 2-dim, received shape: "
+                                          f"{list(x.shape)}")
+    m, n = x.shape[-2:]
+    lo, up = int(num_lower), int(num_upper)
+    if lo > m or up > n:
+        raise errors.InvalidArgumentError(None, None, f"num_lower must be negative or less or equal to number "
+                                          f"of rows ({m}) got: {lo}" if lo > m else
+                                          f"num_upper must be negative or less or equal to number of columns "
+                                          f"({n}) got: {up}")
+    d = np.arange(n)[None, :] - np.arange(m)[:, None]  # column - row
+    keep = ((lo < 0) | (-d <= lo)) & ((up < 0) | (d <= up))
+    return np.where(keep, x, np.zeros((), x.dtype))
+
+
+MatrixBandPart.grad(lambda op, g: [apply_op("MatrixBandPart", input=g, num_lower=op.inputs[1],
+                                            num_upper=op.inputs[2]), None, None])
+
+
+def matrix_band_part(input, num_lower, num_upper, name=None):  # noqa: A002
+    return apply_op("MatrixBandPart", name=name, input=input, num_lower=num_lower, num_upper=num_upper)

@@ -1516,3 +1516,14 @@ to_int64 = _to(dtypes.int64, "ToInt64")
 to_bfloat16 = _to(dtypes.bfloat16, "ToBFloat16")
 
 top_k = array_ops.top_k  # exported as tf.nn.top_k and tf.math.top_k
+
+
+# ---- erfc ---------------------------------------------------------------------------------------
+def _erfc(x):
+    import math
+    return np.vectorize(math.erfc, otypes=[np.float64])(x)
+
+
+Erfc = unary("Erfc", _erfc, types=FLOAT, grad=lambda op, g: [
+    g * (_c(g, -2 / np.sqrt(np.pi)) * exp(-square(op.inputs[0])))])
+erfc = _unary_fn("Erfc")
