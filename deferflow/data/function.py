@@ -42,18 +42,6 @@ class _FuncGraph(ops.Graph):
                                       compute_shapes, use_scope_deps)
 
 
-def _redirect(outer, inner):
-    """While tracing, an op that the outer graph is asked to create from a mix of outer and function tensors
-    (``outer_t * x``: the first input picks the graph) goes into the function graph instead."""
-    original = outer._create_op_raw
-
-    def create(op_type, inputs, attrs, name, *args, **kwargs):
-        if any(t.graph is inner for t in inputs):
-            return inner._create_op_raw(op_type, inputs, attrs, inner.unique_name(name), *args, **kwargs)
-        return original(op_type, inputs, attrs, name, *args, **kwargs)
-    return create
-
-
 def _name_attr(name):
     from deferflow.formats.protos import NameAttrList
     return NameAttrList(name=name)
@@ -146,19 +134,15 @@ def trace_function(fn, types, shapes, kind):
         inputs = [placeholder(t, s, name=f"args_{i}")
                   for i, (t, s) in enumerate(zip(nest.flatten(types), nest.flatten(shapes)))]
     element = nest.pack(types, inputs)
-    outer._create_op_raw = _redirect(outer, graph)
-    try:
-        with graph.as_default():
-            ret = fn(*element) if type(element) is tuple else fn(element)
-            if type(ret) is list:
-                ret = tuple(ret)  # a returned list is a tuple of components; lists inside are tensors
-            if ret is None or nest.is_nested(ret) and not nest.flatten(ret):
-                raise ValueError(f"The function given to Dataset.{kind}() returned {ret!r}: it must return "
-                                 f"at least one tensor")
-            flat = [ops.convert_to_tensor(x) for x in nest.flatten(ret)]
-            flat = [t if t.graph is graph else graph.capture(t) for t in flat]
-    finally:
-        del outer._create_op_raw  # the class's method again
+    with graph.as_default():  # ops on outer tensors go here too (ops._graph_from_values): they are captured
+        ret = fn(*element) if type(element) is tuple else fn(element)
+        if type(ret) is list:
+            ret = tuple(ret)  # a returned list is a tuple of components; lists inside are tensors
+        if ret is None or nest.is_nested(ret) and not nest.flatten(ret):
+            raise ValueError(f"The function given to Dataset.{kind}() returned {ret!r}: it must return "
+                             f"at least one tensor")
+        flat = [ops.convert_to_tensor(x) for x in nest.flatten(ret)]
+        flat = [t if t.graph is graph else graph.capture(t) for t in flat]
     captured = list(graph.captures)
     label = "".join(c for c in getattr(fn, "__name__", "fn") if c.isalnum() or c == "_") or "fn"
     name = f"__inference_Dataset_{kind}_{label}_{next(_counter)}"

@@ -639,11 +639,18 @@ class name_scope:  # noqa: N801 - TF's public name
 
 
 def _graph_from_values(values):
+    """The graph an op on ``values`` belongs to: that of its first tensor, or the default graph when that
+    is a function graph being traced inside the tensor's graph (its ops capture the outer tensors)."""
+    default = get_default_graph()
     for v in values:
         t = v if isinstance(v, (Tensor, Operation)) else getattr(v, "_graph_element_for_scope", None)
         if t is not None:
-            return t.graph
-    return get_default_graph()
+            g = t.graph
+            inner = default
+            while inner is not g and getattr(inner, "outer", None) is not None:
+                inner = inner.outer
+            return default if inner is g else g
+    return default
 
 
 def control_dependencies(control_inputs):
