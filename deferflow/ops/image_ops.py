@@ -782,3 +782,486 @@ def resize_images(images, size, method=ResizeMethod.BILINEAR, align_corners=Fals
 
 
 resize = resize_images
+
+
+# ---- colour kernels ------------------------------------------------------------------------
+def _at_least_3d(images, what="input"):
+    if images.ndim < 3:
+        raise _invalid(f"{what} must be at least 3-D, got shape{_shape_str(images.shape)}")
+
+
+def _three_channels(images):
+    _at_least_3d(images)
+    if images.shape[-1] != 3:
+        raise _invalid(f"input must have 3 channels but instead has {images.shape[-1]} channels.")
+
+
+def _scalar_arg(v, what):
+    if np.ndim(v) != 0:
+        raise _invalid(f"{what} must be scalar: {_shape_str(np.shape(v))}")
+    return _f32(v)
+
+
+def _image_means(x):
+    """Per-image, per-channel means in TF's order of float32 additions (halving folds over the pixels)."""
+    n = x.shape[-3] * x.shape[-2]
+    plane = x.reshape(x.shape[:-3] + (n, x.shape[-1]))
+    acc, remaining, first = None, n, True
+    while True:
+        right = remaining // 2
+        left = remaining - right
+        if first:
+            acc = plane.copy()
+            acc[..., :right, :] = plane[..., left:left + right, :] + plane[..., :right, :]
+            first = False
+        else:
+            acc[..., :right, :] += acc[..., left:left + right, :]
+        remaining = left
+        if remaining <= 1:
+            break
+    return acc[..., :1, :] * (_f32(1) / _f32(n))
+
+
+AdjustContrastv2 = define("AdjustContrastv2", "images: T, contrast_factor: float", "output: T",
+                          ["T: {half, float} = float"])
+AdjustContrastv2.shape(lambda op: [op._inputs[0].shape])
+
+
+@AdjustContrastv2.kernel
+def _adjust_contrast(images, factor):
+    _at_least_3d(images)
+    factor = _scalar_arg(factor, "contrast_factor")
+    x = images.astype(_f32)
+    mean = _image_means(x)[..., None, :, :]
+    return ((x - mean) * factor + mean).astype(images.dtype)
+
+
+lookup_error_gradient(AdjustContrastv2)
+
+
+def _rgb_to_hsv_adjust(r, g, b):
+    """The HSV split TF's AdjustSaturation uses (its own float32 formulas)."""
+    v = np.maximum(r, np.maximum(g, b))
+    rng_ = v - np.minimum(r, np.minimum(g, b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(v > 0, rng_ / v, _f32(0))
+        norm = _f32(1) / (_f32(6) * rng_)
+        # the 2/6 and 4/6 offsets are doubles in TF's kernel: added in double, then rounded to float
+        h = np.where(r == v, norm * (g - b),
+                     np.where(g == v, (norm * (b - r)).astype(np.float64) + 2.0 / 6.0,
+                              (norm * (r - g)).astype(np.float64) + 4.0 / 6.0).astype(_f32))
+    h = np.where(rng_ <= 0, _f32(0), h)
+    h = np.where(h < 0, h + _f32(1), h)
+    return h.astype(_f32), s.astype(_f32), v
+
+
+def _hsv_to_rgb_adjust(h, s, v):
+    c = s * v
+    m = v - c
+    dh = h * _f32(6)
+    cat = dh.astype(np.int64)  # truncation toward zero
+    fm = np.mod(dh, _f32(2))  # exact, as TF's repeated subtraction of 2 (a dh of 0 gives x = 0 either way)
+    x = c * (_f32(1) - np.abs(fm - _f32(1)))
+    z = np.zeros_like(c)
+    table = {0: (c, x, z), 1: (x, c, z), 2: (z, c, x), 3: (z, x, c), 4: (x, z, c), 5: (c, z, x)}
+    out = [np.zeros_like(c) for _ in range(3)]
+    for k, rgb in table.items():
+        sel = cat == k
+        for o, val in zip(out, rgb):
+            o[sel] = val[sel]
+    return [(o + m).astype(_f32) for o in out]
+
+
+AdjustSaturation = define("AdjustSaturation", "images: T, scale: float", "output: T", ["T: {half, float} = float"])
+AdjustSaturation.shape(lambda op: [op._inputs[0].shape])
+
+
+@AdjustSaturation.kernel
+def _adjust_saturation(images, scale):
+    _three_channels(images)
+    scale = _scalar_arg(scale, "scale")
+    x = images.astype(_f32)
+    h, s, v = _rgb_to_hsv_adjust(x[..., 0], x[..., 1], x[..., 2])
+    s = np.minimum(_f32(1), np.maximum(_f32(0), s * scale))
+    return np.stack(_hsv_to_rgb_adjust(h, s, v), axis=-1).astype(images.dtype)
+
+
+lookup_error_gradient(AdjustSaturation)
+
+
+AdjustHue = define("AdjustHue", "images: T, delta: float", "output: T", ["T: {half, float} = float"])
+AdjustHue.shape(lambda op: [op._inputs[0].shape])
+
+
+@AdjustHue.kernel
+def _adjust_hue(images, delta):
+    """TF's hue rotation: hue as a position in [0, 6) between the min and max channel."""
+    _three_channels(images)
+    delta = _scalar_arg(delta, "delta")
+    x = images.astype(_f32)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    # the category of each (max, mid, min) ordering, as TF's comparisons pick it
+    r_lt_g = r < g
+    cat = np.where(r_lt_g, np.where(b < r, 1, np.where(b > g, 3, 2)), np.where(b < g, 0, np.where(b > r, 4, 5)))
+    vmax = np.choose(cat, [r, g, g, b, b, r])
+    vmid = np.choose(cat, [g, r, b, g, r, b])
+    vmin = np.choose(cat, [b, b, r, r, g, g])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (vmid - vmin) / (vmax - vmin)
+    h = cat.astype(_f32) + np.where(cat % 2 == 0, ratio, _f32(1) - ratio)
+    h = np.where(vmax == vmin, _f32(0), h).astype(_f32)
+    h = h + delta * _f32(6)
+    while np.any(h < 0):
+        h = np.where(h < 0, h + _f32(6), h)
+    while np.any(h >= 6):
+        h = np.where(h >= 6, h - _f32(6), h)
+    cat = h.astype(np.int64)
+    ratio = h - cat.astype(_f32)
+    ratio = np.where(cat % 2 == 0, ratio, _f32(1) - ratio)
+    vmid = vmin + ratio * (vmax - vmin)
+    picks = {0: (vmax, vmid, vmin), 1: (vmid, vmax, vmin), 2: (vmin, vmax, vmid), 3: (vmin, vmid, vmax),
+             4: (vmid, vmin, vmax), 5: (vmax, vmin, vmid)}
+    out = [np.array(p, dtype=_f32) for p in picks[5]]
+    for k in range(5):
+        sel = cat == k
+        for o, val in zip(out, picks[k]):
+            o[sel] = val[sel]
+    return np.stack(out, axis=-1).astype(images.dtype)
+
+
+lookup_error_gradient(AdjustHue)
+
+_HSV_T = "T: {half, bfloat16, float, double} = float"
+RGBToHSV = define("RGBToHSV", "images: T", "output: T", [_HSV_T])
+RGBToHSV.shape(lambda op: [op._inputs[0].shape])
+
+
+@RGBToHSV.kernel
+def _rgb_to_hsv(images):
+    if images.ndim < 1 or images.shape[-1] != 3:
+        raise _invalid(f"input must have 3 channels but input only has {images.shape[-1] if images.ndim else 0} "
+                       "channels.")
+    t = images.dtype.type
+    r, g, b = images[..., 0], images[..., 1], images[..., 2]
+    v = np.maximum(np.maximum(r, g), b)
+    rng_ = v - np.minimum(np.minimum(r, g), b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(v > 0, rng_ / v, t(0))
+        norm = (t(1) / rng_) * (t(1) / t(6))
+        h = np.where(r == v, norm * (g - b), np.where(g == v, norm * (b - r) + t(2) / t(6),
+                                                      norm * (r - g) + t(4) / t(6)))
+    h = np.where(rng_ > 0, h, t(0))
+    h = np.where(h < 0, h + t(1), h)
+    return np.stack([h, s, v], axis=-1).astype(images.dtype)
+
+
+@RGBToHSV.grad
+def _rgb_to_hsv_grad(op, grad):
+    """TF's piecewise derivative of (h, s, v), channel by channel with the same tie-breaking."""
+    dtype = op._inputs[0].dtype.base_dtype
+    rgb = array_ops.unstack(op._inputs[0], num=3, axis=-1)
+    _, sat, val = array_ops.unstack(op._outputs[0], num=3, axis=-1)
+    gh, gs, gv = array_ops.unstack(grad, num=3, axis=-1)
+    r, g, b = rgb
+
+    def f(cond):
+        return math_ops.cast(cond, dtype)
+
+    def both(a, c):
+        return math_ops.logical_and(a, c)
+
+    def rcp(x):
+        return math_ops.div_no_nan(math_ops.cast(1.0, dtype), x)
+    ge, gt, lt, le = math_ops.greater_equal, math_ops.greater, math_ops.less, math_ops.less_equal
+    big = [f(both(ge(r, b), ge(r, g))), f(both(gt(g, r), ge(g, b))), f(both(gt(b, r), gt(b, g)))]
+    small = [f(both(lt(r, b), lt(r, g))), f(both(le(g, r), lt(g, b))), f(both(le(b, r), le(b, g)))]
+    pos = [f(gt(c, 0)) for c in rgb]
+    sv = rcp(math_ops.square(sat)) * rcp(math_ops.square(val))
+    dv, ds, dh = [], [], []
+    for x in range(3):
+        n, p = (x + 1) % 3, (x + 2) % 3  # the next and previous channel in r -> g -> b -> r
+        X, N, P = rgb[x], rgb[n], rgb[p]
+        dv.append(big[x])
+        ds.append(pos[x] * (big[x] * (small[n] * N + small[p] * P) * rcp(math_ops.square(X))
+                            + small[x] * -1 * rcp(big[n] * N + big[p] * P)))
+        terms = [pos[x] * big[x] * -1 * (N - P) * sv,
+                 pos[n] * big[n] * small[x] * (P - N) * rcp(math_ops.square(X - N)),
+                 pos[n] * big[n] * small[p] * -1 * rcp(N - P),
+                 pos[p] * big[p] * small[x] * (P - N) * rcp(math_ops.square(P - X)),
+                 pos[p] * big[p] * small[n] * rcp(P - N)]
+        dh.append(math_ops.add_n([60 * t for t in terms]) / 360)
+    parts = [array_ops.stack([gv * d for d in dv], axis=-1), array_ops.stack([gs * d for d in ds], axis=-1),
+             array_ops.stack([gh * d for d in dh], axis=-1)]
+    return [math_ops.add(math_ops.add(parts[0], parts[1]), parts[2])]
+
+
+HSVToRGB = define("HSVToRGB", "images: T", "output: T", [_HSV_T])
+HSVToRGB.shape(lambda op: [op._inputs[0].shape])
+
+
+@HSVToRGB.kernel
+def _hsv_to_rgb(images):
+    if images.ndim < 1 or images.shape[-1] != 3:
+        raise _invalid(f"input must have 3 channels but input only has {images.shape[-1] if images.ndim else 0} "
+                       "channels.")
+    t = images.dtype.type
+    h, s, v = images[..., 0], images[..., 1], images[..., 2]
+    dh = h * t(6)
+    dr = np.clip(np.abs(dh - t(3)) - t(1), t(0), t(1))
+    dg = np.clip(-np.abs(dh - t(2)) + t(2), t(0), t(1))
+    db = np.clip(-np.abs(dh - t(4)) + t(2), t(0), t(1))
+    one_s = -s + t(1)
+    return np.stack([(one_s + s * d) * v for d in (dr, dg, db)], axis=-1).astype(images.dtype)
+
+
+HSVToRGB.no_gradient()
+
+
+def rgb_to_hsv(images, name=None):
+    """``tf.image.rgb_to_hsv``: the ``RGBToHSV`` op (float images in [0, 1])."""
+    return apply_op("RGBToHSV", name=name, images=images)
+
+
+def hsv_to_rgb(images, name=None):
+    """``tf.image.hsv_to_rgb``: the ``HSVToRGB`` op."""
+    return apply_op("HSVToRGB", name=name, images=images)
+
+
+# ---- dtype conversion and colour adjustment ---------------------------------------------------
+def _limits(dt):
+    """(min, max) of a real dtype (DType.min/max fail for float types while dtypes.py shadows ``float``)."""
+    np_t = dt.as_numpy_dtype
+    info = np.iinfo(np_t) if dt.is_integer else np.finfo(np_t)
+    return (int(info.min), int(info.max)) if dt.is_integer else (float(info.min), float(info.max))
+
+
+def _saturate_cast(value, dtype, name=None):
+    """TF's saturate_cast: clamps to the target range (limits representable in the source type), then casts."""
+    with ops.name_scope(name, "saturate_cast", [value]) as name:
+        value = convert_to_tensor(value, name="value")
+        dtype = dtypes.as_dtype(dtype).base_dtype
+        src = value.dtype.base_dtype
+        np_src = src.as_numpy_dtype
+        (src_min, src_max), (out_min, out_max) = _limits(src), _limits(dtype)
+        promoted = np.promote_types(np_src, dtype.as_numpy_dtype)
+        lo = np_src(np.maximum(src_min, out_min))
+        pair = np.array([lo, out_min], dtype=promoted)
+        if pair[0] < pair[1]:  # the clamp value rounded past the target's range: step back inside
+            lo = np.nextafter(lo, np_src(0), dtype=np_src)
+        hi = np_src(np.minimum(float(src_max), float(out_max)))
+        pair = np.array([hi, out_max], dtype=promoted)
+        if pair[0] > pair[1]:
+            hi = np.nextafter(hi, np_src(0), dtype=np_src)
+        clamped = math_ops.clip_by_value(value, convert_to_tensor(lo, dtype=src), convert_to_tensor(hi, dtype=src),
+                                         name="clamp")
+        return math_ops.cast(clamped, dtype, name=name)
+
+
+def convert_image_dtype(image, dtype, saturate=False, name=None):
+    """``tf.image.convert_image_dtype``: rescales between integer ranges and [0, 1) floats as TF does."""
+    image = convert_to_tensor(image, name="image")
+    dtype = dtypes.as_dtype(dtype)
+    if not dtype.is_floating and not dtype.is_integer:
+        raise AttributeError("dtype must be either floating point or integer")
+    src = image.dtype.base_dtype
+    if not src.is_floating and not src.is_integer:
+        raise AttributeError("image dtype must be either floating point or integer")
+    if dtype == src:
+        return array_ops.identity(image, name=name)
+    with ops.name_scope(name, "convert_image", [image]) as name:
+        if src.is_integer and dtype.is_integer:
+            scale_in, scale_out = _limits(src)[1], _limits(dtype)[1]
+            if scale_in > scale_out:
+                scaled = math_ops.floordiv(image, (scale_in + 1) // (scale_out + 1))
+                return _saturate_cast(scaled, dtype, name=name) if saturate else math_ops.cast(scaled, dtype,
+                                                                                               name=name)
+            cast = _saturate_cast(image, dtype) if saturate else math_ops.cast(image, dtype)
+            return math_ops.multiply(cast, (scale_out + 1) // (scale_in + 1), name=name)
+        if src.is_floating and dtype.is_floating:
+            return math_ops.cast(image, dtype, name=name)
+        if src.is_integer:
+            return math_ops.multiply(math_ops.cast(image, dtype), 1.0 / _limits(src)[1], name=name)
+        scaled = math_ops.multiply(image, _limits(dtype)[1] + 0.5)
+        return _saturate_cast(scaled, dtype, name=name) if saturate else math_ops.cast(scaled, dtype, name=name)
+
+
+def _float_image(image):
+    return image if image.dtype.base_dtype in (dtypes.float16, dtypes.float32) else convert_image_dtype(
+        image, dtypes.float32)
+
+
+def adjust_brightness(image, delta):
+    """``tf.image.adjust_brightness``: adds ``delta`` in the [0, 1] float scale."""
+    with ops.name_scope(None, "adjust_brightness", [image, delta]) as name:
+        image = convert_to_tensor(image, name="image")
+        orig = image.dtype.base_dtype
+        flt = _float_image(image)
+        adjusted = math_ops.add(flt, math_ops.cast(delta, flt.dtype), name=name)
+        return convert_image_dtype(adjusted, orig, saturate=True)
+
+
+def adjust_contrast(images, contrast_factor):
+    """``tf.image.adjust_contrast``: ``(x - mean) * factor + mean`` per image and channel (AdjustContrastv2)."""
+    with ops.name_scope(None, "adjust_contrast", [images, contrast_factor]) as name:
+        images = convert_to_tensor(images, name="images")
+        orig = images.dtype.base_dtype
+        flt = _float_image(images)
+        adjusted = apply_op("AdjustContrastv2", name=name, images=flt,
+                            contrast_factor=convert_to_tensor(contrast_factor, dtype=dtypes.float32))
+        return convert_image_dtype(adjusted, orig, saturate=True)
+
+
+def adjust_gamma(image, gamma=1, gain=1):
+    """``tf.image.adjust_gamma``: ``gain * image ** gamma`` in the float scale."""
+    with ops.name_scope(None, "adjust_gamma", [image, gamma, gain]):
+        image = convert_to_tensor(image, name="image")
+        orig = image.dtype.base_dtype
+        flt = _float_image(image)
+        asserts = _assert(gamma >= 0, ValueError, "Gamma should be a non-negative real number.")
+        if asserts:
+            gamma = control_flow_ops.with_dependencies(asserts, gamma)
+        adjusted = gain * flt ** gamma
+        return convert_image_dtype(adjusted, orig, saturate=True)
+
+
+def adjust_hue(image, delta, name=None):
+    """``tf.image.adjust_hue``: rotates hue by ``delta`` (a fraction of the colour wheel)."""
+    with ops.name_scope(name, "adjust_hue", [image]):
+        image = convert_to_tensor(image, name="image")
+        orig = image.dtype.base_dtype
+        rgb = apply_op("AdjustHue", images=_float_image(image),
+                       delta=convert_to_tensor(delta, dtype=dtypes.float32))
+        return convert_image_dtype(rgb, orig)
+
+
+def adjust_saturation(image, saturation_factor, name=None):
+    """``tf.image.adjust_saturation``: scales saturation, clipped to [0, 1]."""
+    with ops.name_scope(name, "adjust_saturation", [image]):
+        image = convert_to_tensor(image, name="image")
+        orig = image.dtype.base_dtype
+        rgb = apply_op("AdjustSaturation", images=_float_image(image),
+                       scale=convert_to_tensor(saturation_factor, dtype=dtypes.float32))
+        return convert_image_dtype(rgb, orig)
+
+
+def random_brightness(image, max_delta, seed=None):
+    """``tf.image.random_brightness``: a delta drawn from [-max_delta, max_delta)."""
+    if max_delta < 0:
+        raise ValueError("max_delta must be non-negative.")
+    return adjust_brightness(image, random_ops.random_uniform([], -max_delta, max_delta, seed=seed))
+
+
+def random_contrast(image, lower, upper, seed=None):
+    """``tf.image.random_contrast``: a factor drawn from [lower, upper)."""
+    if upper <= lower:
+        raise ValueError("upper must be > lower.")
+    if lower < 0:
+        raise ValueError("lower must be non-negative.")
+    return adjust_contrast(image, random_ops.random_uniform([], lower, upper, seed=seed))
+
+
+def random_saturation(image, lower, upper, seed=None):
+    """``tf.image.random_saturation``: a factor drawn from [lower, upper)."""
+    if upper <= lower:
+        raise ValueError("upper must be > lower.")
+    if lower < 0:
+        raise ValueError("lower must be non-negative.")
+    return adjust_saturation(image, random_ops.random_uniform([], lower, upper, seed=seed))
+
+
+def random_hue(image, max_delta, seed=None):
+    """``tf.image.random_hue``: a hue delta drawn from [-max_delta, max_delta), max_delta <= 0.5."""
+    if max_delta > 0.5:
+        raise ValueError("max_delta must be <= 0.5.")
+    if max_delta < 0:
+        raise ValueError("max_delta must be non-negative.")
+    return adjust_hue(image, random_ops.random_uniform([], -max_delta, max_delta, seed=seed))
+
+
+def rgb_to_grayscale(images, name=None):
+    """``tf.image.rgb_to_grayscale``: ITU-R 601 luma weights, last dimension 1."""
+    with ops.name_scope(name, "rgb_to_grayscale", [images]) as name:
+        images = convert_to_tensor(images, name="images")
+        orig = images.dtype.base_dtype
+        flt = convert_image_dtype(images, dtypes.float32)
+        weights = convert_to_tensor([[0.2989], [0.587], [0.114]], dtype=dtypes.float32)
+        # tensordot over the last axis, spelled out: pixels as rows of a MatMul with the weights
+        gray = math_ops.matmul(array_ops.reshape(flt, [-1, 3]), weights)
+        gray = array_ops.reshape(gray, array_ops.concat([array_ops.shape(flt)[:-1], [1]], 0))
+        if flt.shape.ndims is not None:
+            gray.set_shape(flt.shape[:-1].concatenate([1]))
+        return convert_image_dtype(gray, orig, name=name)
+
+
+def grayscale_to_rgb(images, name=None):
+    """``tf.image.grayscale_to_rgb``: repeats the single channel three times."""
+    with ops.name_scope(name, "grayscale_to_rgb", [images]) as name:
+        images = convert_to_tensor(images, name="images")
+        images = control_flow_ops.with_dependencies(_check_grayscale(images, require_static=False), images)
+        rank_1 = array_ops.expand_dims(array_ops.rank(images) - 1, 0)
+        multiples = array_ops.concat([array_ops.ones(rank_1, dtype=dtypes.int32), array_ops.expand_dims(3, 0)], 0)
+        rgb = array_ops.tile(images, multiples, name=name)
+        rgb.set_shape(images.shape[:-1].concatenate([3]) if images.shape.ndims is not None else None)
+        return rgb
+
+
+def per_image_standardization(image):
+    """``tf.image.per_image_standardization``: zero mean, unit variance per image (stddev floored at 1/sqrt(N))."""
+    with ops.name_scope(None, "per_image_standardization", [image]) as scope:
+        image = _assert_at_least_3d(convert_to_tensor(image, name="image"))
+        image = math_ops.cast(image, dtype=dtypes.float32)
+        num_pixels = math_ops.reduce_prod(array_ops.strided_slice(array_ops.shape(image), [-3], [0], [1],
+                                                                  end_mask=1))
+        mean = math_ops.reduce_mean(image, axis=[-1, -2, -3], keepdims=True)
+        stddev = math_ops.reduce_std(image, axis=[-1, -2, -3], keepdims=True)
+        min_stddev = math_ops.rsqrt(math_ops.cast(num_pixels, dtypes.float32))
+        adjusted = math_ops.maximum(stddev, min_stddev)
+        image -= mean
+        return math_ops.divide(image, adjusted, name=scope)
+
+
+def total_variation(images, name=None):
+    """``tf.image.total_variation``: sum of absolute neighbour differences (per image for a batch)."""
+    with ops.name_scope(name, "total_variation"):
+        ndims = images.shape.ndims
+        if ndims == 3:
+            d1 = images[1:, :, :] - images[:-1, :, :]
+            d2 = images[:, 1:, :] - images[:, :-1, :]
+            axis = None
+        elif ndims == 4:
+            d1 = images[:, 1:, :, :] - images[:, :-1, :, :]
+            d2 = images[:, :, 1:, :] - images[:, :, :-1, :]
+            axis = [1, 2, 3]
+        else:
+            raise ValueError("'images' must be either 3 or 4-dimensional.")
+        return (math_ops.reduce_sum(math_ops.abs(d1), axis=axis)
+                + math_ops.reduce_sum(math_ops.abs(d2), axis=axis))
+
+
+def image_gradients(image):
+    """``tf.image.image_gradients``: forward differences (dy, dx), zero in the last row/column."""
+    if image.shape.ndims != 4:
+        raise ValueError(f"image_gradients expects a 4D tensor [batch_size, h, w, d], not {image.shape}.")
+    shape = array_ops.shape(image)
+    batch, height, width, depth = array_ops.unstack(shape)
+    dy = image[:, 1:, :, :] - image[:, :-1, :, :]
+    dx = image[:, :, 1:, :] - image[:, :, :-1, :]
+    dy = array_ops.reshape(array_ops.concat([dy, array_ops.zeros(array_ops.stack([batch, 1, width, depth]),
+                                                                 image.dtype)], 1), shape)
+    dx = array_ops.reshape(array_ops.concat([dx, array_ops.zeros(array_ops.stack([batch, height, 1, depth]),
+                                                                 image.dtype)], 2), shape)
+    return dy, dx
+
+
+def psnr(a, b, max_val, name=None):
+    """``tf.image.psnr``: peak signal-to-noise ratio over the last three dimensions."""
+    with ops.name_scope(name, "PSNR", [a, b]):
+        max_val = convert_image_dtype(math_ops.cast(max_val, a.dtype), dtypes.float32)
+        a = convert_image_dtype(a, dtypes.float32)
+        b = convert_image_dtype(b, dtypes.float32)
+        mse = math_ops.reduce_mean(math_ops.squared_difference(a, b), [-3, -2, -1])
+        value = math_ops.subtract(20 * math_ops.log(max_val) / math_ops.log(10.0),
+                                  np.float32(10 / np.log(10)) * math_ops.log(mse), name="psnr")
+        if not a.shape[-3:].is_compatible_with(b.shape[-3:]):
+            raise ValueError(f"Shapes {a.shape} and {b.shape} are incompatible.")
+        return array_ops.identity(value)

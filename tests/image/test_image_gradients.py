@@ -46,6 +46,11 @@ IMAGE_CASES.append(_f32("image_resize_images_3d_bilinear",
                         lambda tf, x: tf.cast(tf.image.resize_images(x, [5, 2]), tf.float64), _img(3, 4, 1),
                         unknown_rank=False))  # TF refuses an image of unknown rank
 
+_HSV_IN = _rng.permutation(np.linspace(0.05, 0.95, 24)).reshape(2, 4, 3)  # no ties, no zeros
+IMAGE_CASES.append(case("image_rgb_to_hsv", lambda tf, x: tf.image.rgb_to_hsv(x), _HSV_IN, eps=1e-7))
+IMAGE_CASES.append(case("image_rgb_to_hsv_channels", lambda tf, x: tf.image.rgb_to_hsv(x)[..., 1:], _HSV_IN[:, ::-1],
+                        eps=1e-7))
+
 tg.GRADIENT_CASES.extend(IMAGE_CASES)
 
 
