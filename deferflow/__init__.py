@@ -142,3 +142,6 @@ from deferflow.ops.array_ops import (batch_to_space_nd, depth_to_space, space_to
                                      space_to_depth)
 from deferflow.ops.array_ops import matrix_band_part, roll  # noqa: E402
 from deferflow.ops.math_ops import erfc  # noqa: E402
+from deferflow.ops.linalg_ops import (cholesky, matrix_determinant, matrix_inverse,  # noqa: E402
+                                      matrix_solve, matrix_triangular_solve, norm, qr, svd)
+from deferflow.ops.math_ops import clip_by_average_norm  # noqa: E402

@@ -1527,3 +1527,14 @@ def _erfc(x):
 Erfc = unary("Erfc", _erfc, types=FLOAT, grad=lambda op, g: [
     g * (_c(g, -2 / np.sqrt(np.pi)) * exp(-square(op.inputs[0])))])
 erfc = _unary_fn("Erfc")
+
+
+# ---- clip_by_average_norm ---------------------------------------------------------------------------
+def clip_by_average_norm(t, clip_norm, name=None):
+    """``t * clip_norm / max(l2norm(t) / size(t), clip_norm)``, TF's composition (the size is float32)."""
+    with ops.name_scope(name, "clip_by_average_norm", [t, clip_norm]) as scope:
+        t = convert_to_tensor(t, name="t")
+        n_element = cast(array_ops.size(t), dtypes.float32)
+        l2norm_inv = rsqrt(reduce_sum(t * t, range_(array_ops.rank(t))))
+        return array_ops.identity(
+            t * clip_norm * minimum(l2norm_inv * n_element, array_ops.constant(1.0) / clip_norm), name=scope)
