@@ -19,3 +19,8 @@ from deferflow.ops.nn_ops import (atrous_conv2d, avg_pool1d, avg_pool3d, conv1d,
 from deferflow.ops.nn_ops import conv3d_backprop_filter_v2 as conv3d_backprop_filter  # noqa: E402
 from deferflow.ops.array_ops import depth_to_space, space_to_batch_nd, space_to_depth  # noqa: E402
 from deferflow.ops.nn_impl import log_poisson_loss, normalize_moments, weighted_moments  # noqa: E402
+from deferflow.ops.nn_impl import nce_loss, sampled_softmax_loss  # noqa: E402
+from deferflow.ops.candidate_sampling_ops import (all_candidate_sampler, compute_accidental_hits,  # noqa: E402
+                                                  fixed_unigram_candidate_sampler,
+                                                  learned_unigram_candidate_sampler, log_uniform_candidate_sampler,
+                                                  uniform_candidate_sampler)
