@@ -1265,3 +1265,282 @@ def psnr(a, b, max_val, name=None):
         if not a.shape[-3:].is_compatible_with(b.shape[-3:]):
             raise ValueError(f"Shapes {a.shape} and {b.shape} are incompatible.")
         return array_ops.identity(value)
+
+
+# ---- PNG (zlib + row filters; 8/16-bit, non-interlaced) and the other decoders ---------------------
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_PNG_COMPONENTS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel in the file
+
+
+def _png_error(msg):
+    return _invalid(f"Invalid PNG data: {msg}")
+
+
+def _png_chunks(data):
+    pos = len(_PNG_MAGIC)
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise _png_error("truncated chunk header")
+        length = struct.unpack(">I", data[pos:pos + 4])[0]
+        kind = data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            raise _png_error(f"chunk {kind!r} of {length} bytes runs past the end of the data")
+        body = data[pos + 8:pos + 8 + length]
+        if zlib.crc32(kind + body) != struct.unpack(">I", data[end - 4:end])[0]:
+            raise _png_error(f"CRC mismatch in chunk {kind!r}")
+        yield kind, body
+        if kind == b"IEND":
+            return
+        pos = end
+
+
+def _unfilter(raw, height, row_bytes, bpp):
+    """Reverses PNG's per-row filters (None, Sub, Up, Average, Paeth)."""
+    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, row_bytes + 1)
+    out = np.zeros((height, row_bytes), dtype=np.uint8)
+    prev = np.zeros(row_bytes, dtype=np.int32)
+    for y in range(height):
+        kind, line = rows[y, 0], rows[y, 1:].astype(np.int32)
+        if kind == 0:
+            cur = line
+        elif kind == 2:
+            cur = (line + prev) & 0xFF
+        elif kind == 1:  # Sub: a running sum along each of the bpp byte lanes
+            pad = (-row_bytes) % bpp
+            lanes = np.concatenate([line, np.zeros(pad, np.int32)]).reshape(-1, bpp)
+            cur = (np.cumsum(lanes, axis=0) & 0xFF).reshape(-1)[:row_bytes]
+        elif kind in (3, 4):
+            cur = line.copy()
+            for i in range(row_bytes):  # each byte depends on the one bpp to its left
+                a = cur[i - bpp] if i >= bpp else 0
+                if kind == 3:
+                    cur[i] = (cur[i] + ((a + prev[i]) >> 1)) & 0xFF
+                else:
+                    b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+                    p = a + b - c
+                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                    cur[i] = (cur[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        else:
+            raise _png_error(f"unknown row filter {kind}")
+        out[y] = cur
+        prev = cur
+    return out
+
+
+def _png_decode(data, channels, dtype):
+    """PNG bytes -> [height, width, channels] uint8/uint16 array, converted as TF's libpng set-up does."""
+    if channels not in (0, 1, 3, 4):
+        raise _invalid(f"`channels` must be 0, 1, 3 or 4 but got {channels}")
+    if not data.startswith(_PNG_MAGIC):
+        raise _png_error("missing PNG signature")
+    header, palette, trns, idat = None, None, None, []
+    for kind, body in _png_chunks(data):
+        if kind == b"IHDR":
+            if len(body) != 13:
+                raise _png_error("IHDR must be 13 bytes")
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"PLTE":
+            palette = np.frombuffer(body, dtype=np.uint8).reshape(-1, 3)
+        elif kind == b"tRNS":
+            trns = body
+        elif kind == b"IDAT":
+            idat.append(body)
+    if header is None:
+        raise _png_error("no IHDR chunk")
+    width, height, depth, ctype, _, _, interlace = header
+    if ctype not in _PNG_COMPONENTS or depth not in (1, 2, 4, 8, 16) or width == 0 or height == 0:
+        raise _png_error(f"unsupported colour type {ctype} / bit depth {depth} / size {width}x{height}")
+    if interlace:
+        raise errors.UnimplementedError(None, None, "DecodePng: interlaced (Adam7) PNGs are not supported by "
+                                                    "deferflow")
+    comps = _PNG_COMPONENTS[ctype]
+    bits = comps * depth
+    row_bytes = (width * bits + 7) // 8
+    expected = height * (row_bytes + 1)
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(b"".join(idat), expected + 1)  # bounded: a bomb can't grow past the image
+    except zlib.error as e:
+        raise _png_error(f"bad zlib stream ({e})") from None
+    if len(raw) != expected:
+        raise _png_error(f"image data is {len(raw)} bytes, expected {expected}")
+    rows = _unfilter(raw, height, row_bytes, max(1, bits // 8))
+    if depth == 16:
+        px = rows.reshape(height, width * comps, 2).astype(np.uint16)
+        px = ((px[..., 0] << 8) | px[..., 1]).reshape(height, width, comps)
+    elif depth == 8:
+        px = rows.reshape(height, width, comps)
+    else:  # 1/2/4-bit grey or palette indices, packed high bits first
+        bitsarr = np.unpackbits(rows, axis=1).reshape(height, -1, depth)[:, :width]
+        px = (bitsarr * (1 << np.arange(depth - 1, -1, -1))).sum(-1).astype(np.uint8)[..., None]
+        if ctype == 0:
+            px = (px.astype(np.uint16) * (255 // ((1 << depth) - 1))).astype(np.uint8)
+    if ctype == 3:
+        if palette is None:
+            raise _png_error("palette image without PLTE chunk")
+        idx = px[..., 0]
+        if idx.max() >= len(palette):
+            raise _png_error("palette index out of range")
+        px = palette[idx]
+        if trns is not None:
+            alpha = np.full(len(palette), 255, np.uint8)
+            alpha[:min(len(trns), len(palette))] = np.frombuffer(trns, np.uint8)[:len(palette)]
+            px = np.concatenate([px, alpha[idx][..., None]], axis=-1)
+    # TF's libpng set-up adds the alpha filler before low-bit samples expand: the filler stays 2^depth - 1
+    filler = (1 << depth) - 1 if depth < 8 else None
+    px = _convert_channels(px, channels, filler)  # at the file's depth, before any 16 <-> 8 bit change (libpng's order)
+    want16 = dtype == dtypes.uint16
+    if depth == 16 and not want16:
+        px = (px >> 8).astype(np.uint8)
+    elif depth != 16 and want16:
+        px = px.astype(np.uint16) * 257
+    return px
+
+
+def _convert_channels(px, channels, filler=None):
+    have = px.shape[-1]
+    if channels in (0, have):
+        return np.ascontiguousarray(px)
+    top = np.iinfo(px.dtype).max if filler is None else filler
+    colour = px[..., :3] if have >= 3 else np.repeat(px[..., :1], 3, axis=-1)
+    alpha = px[..., -1:] if have in (2, 4) else np.full(px.shape[:-1] + (1,), top, px.dtype)
+    if channels in (1, 2):
+        if have >= 3:  # libpng's fixed-point luma for (0.299, 0.587): truncated at 8 bits, rounded at 16
+            c = colour.astype(np.int64)
+            half = 16384 if px.dtype == np.uint16 else 0
+            gray = ((9797 * c[..., 0] + 19234 * c[..., 1] + 3737 * c[..., 2] + half) >> 15).astype(px.dtype)
+            gray = np.where((c[..., 0] == c[..., 1]) & (c[..., 1] == c[..., 2]), colour[..., 0], gray)[..., None]
+        else:
+            gray = px[..., :1]
+        return np.concatenate([gray, alpha], -1) if channels == 2 else gray
+    return colour if channels == 3 else np.concatenate([colour, alpha], -1)
+
+
+def _png_chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png_encode(image, compression):
+    """[height, width, channels] uint8/uint16 -> PNG bytes (no row filters, zlib at ``compression``)."""
+    if image.ndim != 3:
+        raise _invalid(f"image must be 3-dimensional{_shape_str(image.shape)}")
+    height, width, chans = image.shape
+    if chans not in (1, 2, 3, 4):
+        raise _invalid(f"image must have 1, 2, 3, or 4 channels, got {chans}")
+    if compression < -1 or compression > 9:
+        raise _invalid(f"compression should be in [-1,9], got {compression}")
+    depth = 16 if image.dtype == np.uint16 else 8
+    ctype = {1: 0, 2: 4, 3: 2, 4: 6}[chans]
+    rows = image.astype(">u2" if depth == 16 else np.uint8).reshape(height, -1).view(np.uint8)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+    return (_PNG_MAGIC + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, ctype, 0, 0, 0))
+            + _png_chunk(b"IDAT", zlib.compress(raw, compression)) + _png_chunk(b"IEND", b""))
+
+
+def _bytes_of(contents, op_name):
+    if np.ndim(contents) != 0:
+        raise _invalid(f"contents must be scalar, got shape {_shape_str(np.shape(contents))}")
+    v = np.asarray(contents).reshape(()).item()
+    return v if isinstance(v, bytes) else bytes(v)
+
+
+def _image_shape_fn(op):
+    c = op._attrs.get("channels", 0)
+    return [ts.TensorShape([None, None, c or None])]
+
+
+DecodePng = define("DecodePng", "contents: string", "image: dtype",
+                   ["channels: int = 0", "dtype: {uint8, uint16} = uint8"])
+DecodePng.shape(_image_shape_fn)
+DecodePng.kernel(lambda contents, *, channels, dtype: _png_decode(_bytes_of(contents, "DecodePng"), channels, dtype))
+lookup_error_gradient(DecodePng)
+
+EncodePng = define("EncodePng", "image: T", "contents: string", ["compression: int = -1", "T: {uint8, uint16} = uint8"])
+EncodePng.shape(lambda op: [ts.TensorShape([])])
+
+
+@EncodePng.kernel
+def _encode_png_kernel(image, *, compression):
+    out = np.empty((), dtype=object)
+    out[()] = _png_encode(np.asarray(image), compression)
+    return out
+
+
+lookup_error_gradient(EncodePng)
+
+
+def _no_jpeg(op_type):
+    return errors.UnimplementedError(None, None, f"{op_type}: JPEG decoding is not available in deferflow (it runs "
+                                                 "on NumPy alone and has no JPEG decoder); decode JPEGs outside the "
+                                                 "graph or convert them to PNG")
+
+
+DecodeJpeg = define("DecodeJpeg", "contents: string", "image: uint8",
+                    ["channels: int = 0", "ratio: int = 1", "fancy_upscaling: bool = true",
+                     "try_recover_truncated: bool = false", "acceptable_fraction: float = 1",
+                     "dct_method: string = ''"])
+DecodeJpeg.shape(_image_shape_fn)
+
+
+@DecodeJpeg.kernel
+def _decode_jpeg_kernel(contents, *, channels):
+    raise _no_jpeg("DecodeJpeg")
+
+
+lookup_error_gradient(DecodeJpeg)
+
+DecodeImage = define("DecodeImage", "contents: string", "image: dtype",
+                     ["channels: int = 0", "dtype: {uint8, uint16, float} = uint8", "expand_animations: bool = true"])
+DecodeImage.shape(lambda op: [ts.unknown_shape() if op._attrs["expand_animations"] else _image_shape_fn(op)[0]])
+
+
+@DecodeImage.kernel
+def _decode_image_kernel(contents, *, channels, dtype):
+    data = _bytes_of(contents, "DecodeImage")
+    if data.startswith(_PNG_MAGIC):
+        if dtype == dtypes.float32:  # decoded at 16 bits, then scaled to [0, 1] in float32, as TF does
+            return _png_decode(data, channels, dtypes.uint16).astype(_f32) * _f32(1.0 / 65535)
+        return _png_decode(data, channels, dtype)
+    if data[:3] == b"\xff\xd8\xff":
+        raise _no_jpeg("DecodeImage")
+    if data[:4] == b"GIF8" or data[:2] == b"BM":
+        raise errors.UnimplementedError(None, None, "DecodeImage: GIF and BMP decoding are not available in "
+                                                    "deferflow; only PNG is")
+    raise _invalid("Unknown image file format. One of JPEG, PNG, GIF, BMP required.")
+
+
+lookup_error_gradient(DecodeImage)
+
+
+def decode_png(contents, channels=0, dtype=dtypes.uint8, name=None):
+    """``tf.image.decode_png``: a [height, width, channels] uint8 (or uint16) image."""
+    return apply_op("DecodePng", name=name, contents=contents, channels=channels, dtype=dtype)
+
+
+def encode_png(image, compression=-1, name=None):
+    """``tf.image.encode_png``: PNG bytes of a 3-D uint8/uint16 image."""
+    return apply_op("EncodePng", name=name, image=convert_to_tensor(image), compression=compression)
+
+
+def decode_jpeg(contents, channels=0, ratio=1, fancy_upscaling=True, try_recover_truncated=False,
+                acceptable_fraction=1, dct_method="", name=None):
+    """``tf.image.decode_jpeg``: builds TF's DecodeJpeg op; running it raises UnimplementedError (no decoder)."""
+    return apply_op("DecodeJpeg", name=name, contents=contents, channels=channels, ratio=ratio,
+                    fancy_upscaling=fancy_upscaling, try_recover_truncated=try_recover_truncated,
+                    acceptable_fraction=acceptable_fraction, dct_method=dct_method)
+
+
+def decode_image(contents, channels=None, dtype=dtypes.uint8, name=None, expand_animations=True):
+    """``tf.image.decode_image``: PNG decoded here; JPEG/GIF/BMP raise UnimplementedError when run."""
+    with ops.name_scope(name, "decode_image"):
+        channels = 0 if channels is None else channels
+        dtype = dtypes.as_dtype(dtype)
+        decode_as = dtype if dtype in (dtypes.float32, dtypes.uint8, dtypes.uint16) else dtypes.uint16
+        image = apply_op("DecodeImage", contents=contents, channels=channels, expand_animations=expand_animations,
+                         dtype=decode_as)
+        if decode_as != dtype:
+            image = convert_image_dtype(image, dtype)
+        if not expand_animations:
+            image.set_shape([None, None, channels or None])
+        return image
