@@ -107,7 +107,8 @@ def test_runtime_check_of_dynamic_image(tf_real):
             y = tf.image.flip_left_right(x)
             c = tf.image.crop_to_bounding_box(x, 0, 0, 2, 2)
             with tf.Session() as sess:
-                with pytest.raises(tf.errors.InvalidArgumentError, match="inner 3 dims of .*image.shape.* must be > 0."):
+                with pytest.raises(tf.errors.InvalidArgumentError,
+                                   match="inner 3 dims of .*image.shape.* must be > 0."):
                     sess.run(y, {x: np.zeros([0, 2, 3])})
                 with pytest.raises(tf.errors.InvalidArgumentError, match="height must be >= target \\+ offset."):
                     sess.run(c, {x: np.zeros([1, 5, 3])})

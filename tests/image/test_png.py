@@ -70,8 +70,10 @@ def test_palette_low_bit_depth_and_filtered_pngs(tf_real):
         _png(10, 3, 1, 0, [bytes(np.packbits(_rng.randint(0, 2, 10)).tolist()) for _ in range(3)]),
         _png(7, 2, 2, 0, [bytes(np.packbits(np.unpackbits(_rng.randint(0, 256, 2).astype(np.uint8))[:14]).tolist())
                           for _ in range(2)]),
-        _png(5, 5, 8, 2, [bytes(_rng.randint(0, 256, 15).astype(np.uint8)) for _ in range(5)], filters=[0, 1, 2, 3, 4]),
-        _png(4, 5, 16, 6, [bytes(_rng.randint(0, 256, 32).astype(np.uint8)) for _ in range(5)], filters=[4, 3, 2, 1, 0]),
+        _png(5, 5, 8, 2, [bytes(_rng.randint(0, 256, 15).astype(np.uint8)) for _ in range(5)],
+             filters=[0, 1, 2, 3, 4]),
+        _png(4, 5, 16, 6, [bytes(_rng.randint(0, 256, 32).astype(np.uint8)) for _ in range(5)],
+             filters=[4, 3, 2, 1, 0]),
     ]
     for data in files:
         def build(tf):
