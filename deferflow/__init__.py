@@ -145,3 +145,4 @@ from deferflow.ops.math_ops import erfc  # noqa: E402
 from deferflow.ops.linalg_ops import (cholesky, matrix_determinant, matrix_inverse,  # noqa: E402
                                       matrix_solve, matrix_triangular_solve, norm, qr, svd)
 from deferflow.ops.math_ops import clip_by_average_norm  # noqa: E402
+from deferflow.ops.script_ops import eager_py_func, numpy_function, py_func, py_function  # noqa: E402
