@@ -146,3 +146,11 @@ from deferflow.ops.linalg_ops import (cholesky, matrix_determinant, matrix_inver
                                       matrix_solve, matrix_triangular_solve, norm, qr, svd)
 from deferflow.ops.math_ops import clip_by_average_norm  # noqa: E402
 from deferflow.ops.script_ops import eager_py_func, numpy_function, py_func, py_function  # noqa: E402
+from deferflow.ops.math_ops import (bincount, histogram_fixed_width, segment_max, segment_mean,  # noqa: E402
+                                    segment_min, segment_prod, unsorted_segment_max, unsorted_segment_mean,
+                                    unsorted_segment_min, unsorted_segment_prod, unsorted_segment_sqrt_n)
+from deferflow.ops.array_ops import (dynamic_partition, searchsorted, tensor_scatter_nd_add,  # noqa: E402
+                                     tensor_scatter_nd_sub, tensor_scatter_nd_update, unique_with_counts)
+from deferflow.ops.array_ops import tensor_scatter_nd_add as tensor_scatter_add  # noqa: E402
+from deferflow.ops.array_ops import tensor_scatter_nd_sub as tensor_scatter_sub  # noqa: E402
+from deferflow.ops.array_ops import tensor_scatter_nd_update as tensor_scatter_update  # noqa: E402

@@ -11,3 +11,7 @@ from deferflow.ops.math_ops import (  # noqa: F401
 from deferflow.ops.math_ops import div_no_nan as divide_no_nan  # noqa: F401
 from deferflow.ops.math_ops import mul_no_nan as multiply_no_nan  # noqa: F401
 from deferflow.ops.math_ops import erfc  # noqa: F401,E402
+from deferflow.ops.math_ops import (bincount, segment_max, segment_mean, segment_min, segment_prod,  # noqa: F401,E402
+                                    unsorted_segment_max, unsorted_segment_mean, unsorted_segment_min,
+                                    unsorted_segment_prod, unsorted_segment_sqrt_n)
+from deferflow.ops.sparse_ops import segment_sum  # noqa: F401,E402

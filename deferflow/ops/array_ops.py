@@ -2097,3 +2097,173 @@ MatrixBandPart.grad(lambda op, g: [apply_op("MatrixBandPart", input=g, num_lower
 
 def matrix_band_part(input, num_lower, num_upper, name=None):  # noqa: A002
     return apply_op("MatrixBandPart", name=name, input=input, num_lower=num_lower, num_upper=num_upper)
+
+
+# ---- dynamic_partition, unique_with_counts -------------------------------------------------------------
+DynamicPartition = define("DynamicPartition", "data: T, partitions: int32", "outputs: num_partitions * T",
+                          ["num_partitions: int >= 1", "T: type"])
+
+
+@DynamicPartition.shape
+def _dynamic_partition_shape(op):
+    d, p = op._inputs[0].shape, op._inputs[1].shape
+    if p.ndims is not None and d.ndims is not None:
+        d[:p.ndims].assert_is_compatible_with(p)
+        out = ts.TensorShape([None]).concatenate(d[p.ndims:])
+    else:
+        out = ts.unknown_shape()
+    return [out] * op._attrs["num_partitions"]
+
+
+@DynamicPartition.kernel
+def _dynamic_partition_kernel(data, partitions, *, num_partitions):
+    if data.shape[:partitions.ndim] != partitions.shape:
+        raise errors.InvalidArgumentError(None, None, f"data.shape must start with partitions.shape, got data.shape "
+                                          f"= {list(data.shape)}, partitions.shape = {list(partitions.shape)}")
+    flat = partitions.reshape(-1)
+    bad = (flat < 0) | (flat >= num_partitions)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise errors.InvalidArgumentError(None, None, f"partitions[{k}] = {flat[k]} is not in [0, {num_partitions})")
+    rows = data.reshape((-1,) + data.shape[partitions.ndim:])
+    return tuple(rows[flat == i] for i in range(num_partitions))
+
+
+@DynamicPartition.grad
+def _dynamic_partition_grad(op, *grads):
+    from deferflow.ops import math_ops
+    data, indices = op.inputs
+    num_partitions = op.get_attr("num_partitions")
+    prefix_shape = shape(indices)
+    original = reshape(math_ops.range_(math_ops.reduce_prod(prefix_shape)), prefix_shape)
+    partitioned = dynamic_partition(original, indices, num_partitions)
+    reconstructed = dynamic_stitch(partitioned, list(grads))  # TF: parallel_dynamic_stitch, same values
+    return [reshape(reconstructed, shape(data)), None]
+
+
+def dynamic_partition(data, partitions, num_partitions, name=None):
+    return apply_op("DynamicPartition", name=name or "DynamicPartition", data=data, partitions=partitions,
+                    num_partitions=num_partitions)
+
+
+UniqueWithCounts = define("UniqueWithCounts", "x: T", "y: T, idx: out_idx, count: out_idx",
+                          ["T: type", "out_idx: {int32, int64} = int32"])
+UniqueWithCounts.shape(lambda op: _unique_shape(op)[:1] + [op._inputs[0].shape, ts.unknown_shape(1)])
+lookup_error_gradient(UniqueWithCounts)
+
+
+@UniqueWithCounts.kernel
+def _unique_with_counts_kernel(x, *, out_idx):
+    y, idx = _unique_kernel(x, out_idx=out_idx)
+    return y, idx, np.bincount(idx, minlength=len(y)).astype(out_idx.as_numpy_dtype)
+
+
+UniqueWithCountsOutput = collections.namedtuple("UniqueWithCounts", ["y", "idx", "count"])
+
+
+def unique_with_counts(x, out_idx=dtypes.int32, name=None):
+    return UniqueWithCountsOutput(*apply_op("UniqueWithCounts", name=name or "UniqueWithCounts", x=x,
+                                            out_idx=out_idx))
+
+
+# ---- tensor_scatter_nd_update / add / sub -------------------------------------------------------------
+def _tensor_scatter(name, combine, index_types="{int32, int64}"):
+    od = define(name, "tensor: T, indices: Tindices, updates: T", "output: T",
+                ["T: type", f"Tindices: {index_types}", "bad_indices_policy: string = ''"])
+
+    def shape_fn(op):
+        t, i, u = (x.shape for x in op._inputs)
+        if t.ndims is not None and i.ndims is not None and u.ndims is not None and i[-1].value is not None:
+            depth = i[-1].value
+            want = i[:-1].concatenate(t[depth:])
+            if not u.is_compatible_with(want):
+                raise ValueError(f"Dimensions [{0},{i.ndims - 1}) of indices[shape={i}] = {i[:-1]} must match "
+                                 f"dimensions [0,{u.ndims}) of updates[shape={u}]" if u.ndims != want.ndims else
+                                 f"Shapes {u} and {want} are incompatible")
+        return [t]
+    od.shape(shape_fn)
+
+    def kernel(tensor, indices, updates):
+        out = np.array(tensor, copy=True)
+        idx = _nd_index(indices, out.shape, "output") if indices.size else None
+        if idx is not None:
+            combine(out, idx, np.asarray(updates, dtype=out.dtype))
+        return out
+    od.kernel(kernel)
+    return od
+
+
+def _assign(out, idx, u):
+    out[idx] = u
+
+
+TensorScatterUpdate = _tensor_scatter("TensorScatterUpdate", _assign, "{int16, int32, int64, uint16}")
+TensorScatterAdd = _tensor_scatter("TensorScatterAdd", np.add.at)
+TensorScatterSub = _tensor_scatter("TensorScatterSub", np.subtract.at)
+
+
+@TensorScatterUpdate.grad
+def _tensor_scatter_update_grad(op, g):
+    indices = op.inputs[1]
+    tensor_grad = tensor_scatter_nd_update(identity(g), indices, zeros_like(op.inputs[2], dtype=g.dtype.base_dtype))
+    return [tensor_grad, None, gather_nd(g, indices)]
+
+
+TensorScatterAdd.grad(lambda op, g: [identity(g), None, gather_nd(g, op.inputs[1])])
+TensorScatterSub.grad(lambda op, g: [identity(g), None, -gather_nd(g, op.inputs[1])])
+
+
+def tensor_scatter_nd_update(tensor, indices, updates, name=None):
+    return apply_op("TensorScatterUpdate", name=name, tensor=tensor, indices=indices, updates=updates)
+
+
+def tensor_scatter_nd_add(tensor, indices, updates, name=None):
+    return apply_op("TensorScatterAdd", name=name, tensor=tensor, indices=indices, updates=updates)
+
+
+def tensor_scatter_nd_sub(tensor, indices, updates, name=None):
+    return apply_op("TensorScatterSub", name=name, tensor=tensor, indices=indices, updates=updates)
+
+
+# ---- searchsorted (LowerBound / UpperBound) --------------------------------------------------------------
+def _bound(name, side):
+    od = define(name, "sorted_inputs: T, values: T", "output: out_type",
+                ["T: type", "out_type: {int32, int64} = int32"])
+
+    def shape_fn(op):
+        s, v = op._inputs[0].shape, op._inputs[1].shape
+        if s.ndims is not None and s.ndims != 2:
+            raise ValueError(f"Shape must be rank 2 but is rank {s.ndims}")
+        if v.ndims is not None and v.ndims != 2:
+            raise ValueError(f"Shape must be rank 2 but is rank {v.ndims}")
+        return [v]
+    od.shape(shape_fn)
+
+    def kernel(sorted_inputs, values, *, out_type):
+        if sorted_inputs.shape[0] != values.shape[0]:
+            raise errors.InvalidArgumentError(None, None, "Leading dim_size of both tensors must match.")
+        out = np.empty(values.shape, dtype=out_type.as_numpy_dtype)
+        for i in range(values.shape[0]):
+            out[i] = np.searchsorted(sorted_inputs[i], values[i], side=side)
+        return out
+    od.kernel(kernel)
+    return lookup_error_gradient(od)
+
+
+LowerBound = _bound("LowerBound", "left")
+UpperBound = _bound("UpperBound", "right")
+
+
+def searchsorted(sorted_sequence, values, side="left", out_type=dtypes.int32, name=None):
+    """``tf.searchsorted``: per-row insertion points of ``values`` in ``sorted_sequence`` (last axis)."""
+    sequence_size = shape(sorted_sequence)[-1]
+    values_size = shape(values)[-1]
+    sorted_2d = reshape(sorted_sequence, stack([-1, sequence_size]))
+    values_2d = reshape(values, stack([-1, values_size]))
+    if side == "right":
+        out = apply_op("UpperBound", name=name, sorted_inputs=sorted_2d, values=values_2d, out_type=out_type)
+    elif side == "left":
+        out = apply_op("LowerBound", name=name, sorted_inputs=sorted_2d, values=values_2d, out_type=out_type)
+    else:
+        raise ValueError(f"Argument `side` must be either 'right' or 'left'. Received: `side` = {side}.")
+    return reshape(out, shape(values))

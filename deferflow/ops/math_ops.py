@@ -545,8 +545,19 @@ def _mean(x, axis, keepdims):
 Sum = _reducer("Sum", np.sum, acc_half=True)
 Mean = _reducer("Mean", _mean, acc_half=True)
 Prod = _reducer("Prod", np.prod)
-Max = _reducer("Max", np.max, types=_INT_REAL)
-Min = _reducer("Min", np.min, types=_INT_REAL)
+def _extreme(fn, lowest):
+    """np.max / np.min that, like TF, give the dtype's lowest / highest value over an empty reduction."""
+    def reduce(x, axis, keepdims):
+        if x.size:
+            return fn(x, axis=axis, keepdims=keepdims)
+        info = np.finfo(x.dtype) if x.dtype.kind == "f" else np.iinfo(x.dtype) if x.dtype.kind in "iu" else None
+        init = (-np.inf if lowest else np.inf) if info is None else (info.min if lowest else info.max)
+        return fn(x, axis=axis, keepdims=keepdims, initial=init)
+    return reduce
+
+
+Max = _reducer("Max", _extreme(np.max, True), types=_INT_REAL)
+Min = _reducer("Min", _extreme(np.min, False), types=_INT_REAL)
 EuclideanNorm = _reducer("EuclideanNorm", lambda x, axis, keepdims: np.sqrt(np.sum(
     np.square(x), axis=axis, keepdims=keepdims)), acc_half=True)
 All = define("All", "input: bool, reduction_indices: Tidx", "output: bool",
@@ -1538,3 +1549,287 @@ def clip_by_average_norm(t, clip_norm, name=None):
         l2norm_inv = rsqrt(reduce_sum(t * t, range_(array_ops.rank(t))))
         return array_ops.identity(
             t * clip_norm * minimum(l2norm_inv * n_element, array_ops.constant(1.0) / clip_norm), name=scope)
+
+
+# ---- sorted segment reductions (SegmentSum lives in sparse_ops) and unsorted max/min/prod ----------------
+def _segment_kernel(ufunc, empty):
+    """A SegmentX kernel: ``ufunc.at`` over sorted ids; ids absent from [0, max id] get ``empty``."""
+    def kernel(data, segment_ids):
+        from deferflow.ops.sparse_ops import _check_segments
+        if segment_ids.ndim != 1:
+            raise _err("segment_ids should be a vector.")
+        if data.ndim == 0 or len(segment_ids) != data.shape[0]:
+            raise _err("segment_ids should be the same size as dimension 0 of input.")
+        ids, n = _check_segments(segment_ids)
+        if ufunc is None:  # mean
+            out = np.zeros((n,) + data.shape[1:], dtype=data.dtype)
+            np.add.at(out, ids, data)
+            counts = np.bincount(ids, minlength=n).reshape((n,) + (1,) * (data.ndim - 1))
+            with np.errstate(all="ignore"):
+                return np.where(counts > 0, out / np.maximum(counts, 1), 0).astype(data.dtype)
+        out = np.full((n,) + data.shape[1:], _identity(ufunc, data.dtype), dtype=data.dtype)
+        ufunc.at(out, ids, data)
+        present = np.bincount(ids, minlength=n) > 0
+        out[~present] = empty
+        return out
+    return kernel
+
+
+def _identity(ufunc, dtype):
+    if ufunc is np.multiply:
+        return 1
+    info = np.finfo(dtype) if np.issubdtype(dtype, np.floating) else np.iinfo(dtype)
+    return info.min if ufunc is np.maximum else info.max
+
+
+def _define_segment(name, ufunc, empty, types=_INT_REAL):
+    od = define(name, "data: T, segment_ids: Tindices", "output: T", [f"T: {types}", "Tindices: {int32, int64}"])
+    od.shape(lambda op: [ts.TensorShape([None]).concatenate(op._inputs[0].shape[1:])
+                         if op._inputs[0].shape.ndims else ts.unknown_shape()])
+    od.kernel(_segment_kernel(ufunc, empty))
+    return od
+
+
+SegmentMean = _define_segment("SegmentMean", None, 0, NUMERIC)
+SegmentMax = _define_segment("SegmentMax", np.maximum, 0)
+SegmentMin = _define_segment("SegmentMin", np.minimum, 0)
+SegmentProd = _define_segment("SegmentProd", np.multiply, 1, NUMERIC)
+
+
+@SegmentMean.grad
+def _segment_mean_grad(op, g):
+    from deferflow.ops.sparse_ops import segment_sum
+    input_rank = array_ops.rank(op.inputs[0])
+    ones_shape = array_ops.concat([array_ops.shape(op.inputs[1]), array_ops.ones(
+        array_ops.expand_dims(input_rank - 1, 0), dtype=dtypes.int32)], 0)
+    ones = array_ops.ones(ones_shape, dtype=g.dtype.base_dtype)
+    scaled = divide(g, segment_sum(ones, op.inputs[1]))
+    return [array_ops.gather(scaled, op.inputs[1]), None]
+
+
+def _segment_min_max_grad(op, g):
+    from deferflow.ops.sparse_ops import segment_sum
+    zeros = array_ops.zeros_like(op.inputs[0])
+    gathered_outputs = array_ops.gather(op.outputs[0], op.inputs[1])
+    is_selected = equal(op.inputs[0], gathered_outputs)
+    num_selected = segment_sum(cast(is_selected, g.dtype.base_dtype), op.inputs[1])
+    gathered_grads = array_ops.gather(divide(g, num_selected), op.inputs[1])
+    return [where_v2(is_selected, gathered_grads, zeros), None]
+
+
+SegmentMax.grad(_segment_min_max_grad)
+SegmentMin.grad(_segment_min_max_grad)
+
+
+@SegmentProd.grad
+def _segment_prod_grad(op, g):
+    from deferflow.ops.sparse_ops import segment_sum
+    data, ids = op.inputs
+    is_zero = equal(data, 0)
+    num_zeros = segment_sum(cast(is_zero, dtypes.int32), ids)
+    g = where_v2(greater(num_zeros, 1), array_ops.zeros_like(g), g)
+    non_zero_data = where_v2(is_zero, array_ops.ones_like(data), data)
+    non_zero_prod = segment_prod(non_zero_data, ids)
+    gathered_prod = array_ops.gather(op.outputs[0], ids)
+    gathered_non_zero_prod = array_ops.gather(non_zero_prod, ids)
+    partial = where_v2(is_zero, gathered_non_zero_prod, gathered_prod / non_zero_data)
+    return [array_ops.gather(g, ids) * partial, None]
+
+
+def _unsorted_kernel(ufunc):
+    def kernel(data, ids, num):
+        num = int(num)
+        if data.shape[:ids.ndim] != ids.shape:
+            raise _err(f"data.shape = {list(data.shape)} does not start with segment_ids.shape = {list(ids.shape)}")
+        if ids.size and ids.max() >= num:
+            raise _err(f"segment_ids[{int(np.argmax(ids.reshape(-1) >= num))}] = {ids.max()} is out of range "
+                       f"[0, {num})")
+        out = np.full((num,) + data.shape[ids.ndim:], _identity(ufunc, data.dtype), dtype=data.dtype)
+        flat_ids = ids.reshape(-1)
+        vals = data.reshape((-1,) + data.shape[ids.ndim:])
+        keep = flat_ids >= 0  # TF drops negative ids
+        ufunc.at(out, flat_ids[keep], vals[keep])
+        return out
+    return kernel
+
+
+def _define_unsorted(name, ufunc, types=_INT_REAL):
+    od = define(name, "data: T, segment_ids: Tindices, num_segments: Tnumsegments", "output: T",
+                [f"T: {types}", "Tindices: {int32, int64}", "Tnumsegments: {int32, int64} = int32"])
+    od.shape(_uss_shape)
+    od.kernel(_unsorted_kernel(ufunc))
+    return od
+
+
+UnsortedSegmentMax = _define_unsorted("UnsortedSegmentMax", np.maximum)
+UnsortedSegmentMin = _define_unsorted("UnsortedSegmentMin", np.minimum)
+UnsortedSegmentProd = _define_unsorted("UnsortedSegmentProd", np.multiply, NUMERIC)
+
+
+def _gather_drop_negatives_full(params, ids, zero_clipped=None, is_positive=None):
+    """TF's _GatherDropNegatives with its reusable clipped indices and mask."""
+    if zero_clipped is None:
+        zero_clipped = maximum(ids, array_ops.zeros_like(ids))
+    gathered = array_ops.gather(params, zero_clipped)
+    if is_positive is None:
+        is_positive = greater_equal(ids, 0)
+        pos_shape = array_ops.shape(is_positive)
+        bshape = array_ops.concat([pos_shape, array_ops.ones(array_ops.stack(
+            [array_ops.rank(gathered) - array_ops.rank(is_positive)]), dtype=pos_shape.dtype)], axis=0)
+        is_positive = logical_and(array_ops.reshape(is_positive, bshape),
+                                  array_ops.ones_like(gathered, dtype=dtypes.bool))
+    return where_v2(is_positive, gathered, array_ops.zeros_like(gathered)), zero_clipped, is_positive
+
+
+def _unsorted_min_max_grad(op, g):
+    gathered_outputs, zero_clipped, is_positive = _gather_drop_negatives_full(op.outputs[0], op.inputs[1])
+    is_selected = logical_and(equal(op.inputs[0], gathered_outputs), is_positive)
+    num_selected = unsorted_segment_sum(cast(is_selected, g.dtype.base_dtype), op.inputs[1], op.inputs[2])
+    gathered_grads, _, _ = _gather_drop_negatives_full(divide(g, num_selected), None, zero_clipped, is_positive)
+    return [where_v2(is_selected, gathered_grads, array_ops.zeros_like(gathered_grads)), None, None]
+
+
+UnsortedSegmentMax.grad(_unsorted_min_max_grad)
+UnsortedSegmentMin.grad(_unsorted_min_max_grad)
+
+
+@UnsortedSegmentProd.grad
+def _unsorted_prod_grad(op, g):
+    data, ids, num = op.inputs
+    is_zero = equal(data, 0)
+    num_zeros = unsorted_segment_sum(cast(is_zero, dtypes.int32), ids, num)
+    g = where_v2(greater(num_zeros, 1), array_ops.zeros_like(g), g)
+    non_zero_data = where_v2(is_zero, array_ops.ones_like(data), data)
+    non_zero_prod = unsorted_segment_prod(non_zero_data, ids, num)
+    zero_clipped = maximum(ids, array_ops.zeros_like(ids))
+    gathered_prod = array_ops.gather(op.outputs[0], zero_clipped)
+    gathered_non_zero_prod = array_ops.gather(non_zero_prod, zero_clipped)
+    partial = where_v2(is_zero, gathered_non_zero_prod, gathered_prod / data)  # may hold inf/nan, as TF
+    gathered_grad = _gather_drop_negatives_full(g, ids, zero_clipped)[0]
+    return [gathered_grad * partial, None, None]
+
+
+def _segment_fn(op_type):
+    def fn(data, segment_ids, name=None):
+        return apply_op(op_type, name=name, data=data, segment_ids=segment_ids)
+    fn.__name__ = fn.__qualname__ = re.sub(r"(?<!^)([A-Z])", r"_\1", op_type).lower()
+    return fn
+
+
+def _unsorted_fn(op_type):
+    def fn(data, segment_ids, num_segments, name=None):
+        return apply_op(op_type, name=name, data=data, segment_ids=segment_ids, num_segments=num_segments)
+    fn.__name__ = fn.__qualname__ = re.sub(r"(?<!^)([A-Z])", r"_\1", op_type).lower()
+    return fn
+
+
+segment_mean = _segment_fn("SegmentMean")
+segment_max = _segment_fn("SegmentMax")
+segment_min = _segment_fn("SegmentMin")
+segment_prod = _segment_fn("SegmentProd")
+unsorted_segment_max = _unsorted_fn("UnsortedSegmentMax")
+unsorted_segment_min = _unsorted_fn("UnsortedSegmentMin")
+unsorted_segment_prod = _unsorted_fn("UnsortedSegmentProd")
+
+
+def _unsorted_segment_n(data, segment_ids, num_segments):
+    """Per-segment counts (at least 1), shaped to broadcast against the segment sums (TF's composition)."""
+    num_segments = convert_to_tensor(num_segments)
+    ones = array_ops.ones(array_ops.shape(segment_ids), dtype=data.dtype.base_dtype)
+    n = unsorted_segment_sum(ones, segment_ids, num_segments)
+    bshape = array_ops.concat([array_ops.expand_dims(num_segments, 0), array_ops.ones(array_ops.stack(
+        [array_ops.rank(data) - array_ops.rank(segment_ids)]), dtype=num_segments.dtype)], axis=0)
+    return maximum(array_ops.reshape(n, bshape), array_ops.constant(1, dtype=data.dtype.base_dtype))
+
+
+def unsorted_segment_mean(data, segment_ids, num_segments, name=None):
+    with ops.name_scope(name, "UnsortedSegmentMean"):
+        data, segment_ids = convert_to_tensor(data), convert_to_tensor(segment_ids)
+        n = _unsorted_segment_n(data, segment_ids, num_segments)
+        return unsorted_segment_sum(data, segment_ids, num_segments) / n
+
+
+def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
+    with ops.name_scope(name, "UnsortedSegmentSqrtN"):
+        data, segment_ids = convert_to_tensor(data), convert_to_tensor(segment_ids)
+        n = _unsorted_segment_n(data, segment_ids, num_segments)
+        return unsorted_segment_sum(data, segment_ids, num_segments) / sqrt(n)
+
+
+# ---- bincount and histogram_fixed_width -----------------------------------------------------------------
+DenseBincount = define("DenseBincount", "input: Tidx, size: Tidx, weights: T", "output: T",
+                       ["Tidx: {int32, int64}", "T: {int32, int64, float, double}", "binary_output: bool = false"])
+DenseBincount.shape(lambda op: [ts.TensorShape([None]) if op._inputs[0].shape.ndims == 1 else ts.unknown_shape()])
+
+
+@DenseBincount.kernel
+def _dense_bincount_kernel(arr, size, weights, *, binary_output):
+    size = int(size)
+    if size < 0:
+        raise _err(f"size ({size}) must be non-negative")
+    if arr.size and arr.min() < 0:
+        raise _err("Input arr must be non-negative!")
+    if weights.size and weights.shape != arr.shape:
+        raise _err(f"Input arr and weights must have the same shape: {list(arr.shape)} vs {list(weights.shape)}")
+    rows = arr.reshape(-1, arr.shape[-1]) if arr.ndim == 2 else arr.reshape(1, -1)
+    w = weights.reshape(rows.shape) if weights.size else None
+    out = np.zeros((rows.shape[0], size), dtype=weights.dtype)
+    for i, r in enumerate(rows):
+        keep = r < size  # values past the last bin are dropped
+        if binary_output:
+            out[i, r[keep]] = 1
+        else:
+            np.add.at(out[i], r[keep], 1 if w is None else w[i][keep])
+    return out if arr.ndim == 2 else out[0]
+
+
+DenseBincount = lookup_error_gradient(DenseBincount)
+
+
+def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=dtypes.int32, name=None):
+    """``tf.bincount``: counts (or summed weights) of each value of a non-negative int32 ``arr``."""
+    with ops.name_scope(name, "bincount", [arr, weights, minlength, maxlength]):
+        arr = convert_to_tensor(arr, name="arr", dtype=dtypes.int32)
+        array_is_nonempty = greater(array_ops.size(arr), 0)
+        output_size = cast(array_is_nonempty, dtypes.int32) * (reduce_max(arr) + 1)
+        if minlength is not None:
+            output_size = maximum(convert_to_tensor(minlength, name="minlength", dtype=dtypes.int32), output_size)
+        if maxlength is not None:
+            output_size = minimum(convert_to_tensor(maxlength, name="maxlength", dtype=dtypes.int32), output_size)
+        if weights is not None:
+            weights = convert_to_tensor(weights, name="weights")
+            dtype = weights.dtype.base_dtype
+            arr = array_ops.reshape(arr, [-1])
+            weights = array_ops.reshape(weights, [-1])
+        else:
+            weights = array_ops.constant([], dtype)
+            arr = array_ops.reshape(arr, [-1])
+        return apply_op("DenseBincount", input=arr, size=output_size, weights=weights, binary_output=False)
+
+
+HistogramFixedWidth = define("HistogramFixedWidth", "values: T, value_range: T, nbins: int32", "out: dtype",
+                             ["T: {int32, int64, float, double}", "dtype: {int32, int64} = int32"])
+HistogramFixedWidth.shape(lambda op: [ts.TensorShape([None if constant_value(op._inputs[2]) is None
+                                                      else int(constant_value(op._inputs[2]))])])
+
+
+@HistogramFixedWidth.kernel
+def _histogram_kernel(values, value_range, nbins, *, dtype):
+    nbins = int(nbins)
+    if nbins <= 0:
+        raise _err(f"nbins should be a positive number, but got '{nbins}'")
+    lo, hi = value_range.astype(np.float64)[:2]
+    if not lo < hi:
+        raise _err(f"value_range should satisfy value_range[0] < value_range[1], but got '[{lo}, {hi}]'")
+    step = (hi - lo) / nbins
+    idx = np.minimum((np.maximum(values.astype(np.float64), lo) - lo) / step, nbins - 1).astype(np.int32)
+    return np.bincount(idx.reshape(-1), minlength=nbins).astype(dtype.as_numpy_dtype)
+
+
+HistogramFixedWidth = lookup_error_gradient(HistogramFixedWidth)
+
+
+def histogram_fixed_width(values, value_range, nbins=100, dtype=dtypes.int32, name=None):
+    with ops.name_scope(name, "histogram_fixed_width", [values, value_range, nbins]) as scope:
+        return apply_op("HistogramFixedWidth", name=scope, values=values, value_range=value_range, nbins=nbins,
+                        dtype=dtype)
