@@ -80,7 +80,7 @@ class DType:
     def min(self):
         b = self.base_dtype
         if b.is_floating:
-            return float(ml_dtypes.finfo(b._np).min) if b == bfloat16 else float(np.finfo(b._np).min)
+            return builtins.float(ml_dtypes.finfo(b._np).min if b == bfloat16 else np.finfo(b._np).min)
         if b.is_integer:
             return int(np.iinfo(b._np).min)
         if b == bool:
@@ -91,7 +91,7 @@ class DType:
     def max(self):
         b = self.base_dtype
         if b.is_floating:
-            return float(ml_dtypes.finfo(b._np).max) if b == bfloat16 else float(np.finfo(b._np).max)
+            return builtins.float(ml_dtypes.finfo(b._np).max if b == bfloat16 else np.finfo(b._np).max)
         if b.is_integer:
             return int(np.iinfo(b._np).max)
         if b == bool:

@@ -203,8 +203,19 @@ def define(name, inputs="", outputs="", attrs=(), stateful=False):
     return op
 
 
+# Op families that ``import deferflow`` leaves for first use (tf.data, tf.image); an op type not registered
+# yet is looked for there before it counts as unknown, so graphs holding those ops import with kernels.
+_LAZY_MODULES = ["deferflow.ops.dataset_ops", "deferflow.ops.image_ops"]
+
+
 def get(op_type):
-    return _REGISTRY.get(op_type)
+    od = _REGISTRY.get(op_type)
+    if od is None and _LAZY_MODULES:
+        import importlib
+        while _LAZY_MODULES:
+            importlib.import_module(_LAZY_MODULES.pop())
+        od = _REGISTRY.get(op_type)
+    return od
 
 
 def registered_ops():

@@ -426,6 +426,9 @@ class Graph:
         for c in control_inputs:
             if c not in ctrl:
                 ctrl.append(c)
+        mapped = self._gradient_override_map.get(op_type)
+        if mapped is not None:  # recorded on the op, as TF does: it holds after the override block ends
+            attrs = dict(attrs, _gradient_op_type=mapped)
         op = Operation(self, name, op_type, inputs, attrs, out_dtypes, ctrl,
                        device if device is not None else self._current_device(), op_def)
         if device is None and any(callable(d) for d in self._device_stack):
@@ -895,7 +898,8 @@ def strip_name_scope(name, export_scope):
 
 
 def get_gradient_function(op):
-    op_type = op.graph._gradient_override_map.get(op.type, op.type)
+    mapped = op._attrs.get("_gradient_op_type")  # set under gradient_override_map when the op was made
+    op_type = (mapped.decode() if isinstance(mapped, bytes) else mapped) if mapped else op.type
     od = op_registry.get(op_type)
     if od is None or od.grad_fn is None:
         raise LookupError(f"No gradient defined for operation '{op.name}' (op type: {op.type}). "
