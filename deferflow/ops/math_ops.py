@@ -1171,6 +1171,11 @@ def einsum(equation, *inputs, **kwargs):
         return apply_op("Einsum", name="Einsum", inputs=inputs, equation=equation)
 
 
+def _indices(positions):
+    """Axis positions as an int32 array (an empty list would otherwise become a float32 constant)."""
+    return np.asarray(list(positions), dtype=np.int32)
+
+
 def tensordot(a, b, axes, name=None):
     """``tf.tensordot``: transposes and reshapes both operands to matrices, one ``MatMul``."""
     with ops.name_scope(name, "Tensordot", [a, b, axes]) as scope:
@@ -1211,10 +1216,10 @@ def tensordot(a, b, axes, name=None):
             else:
                 s = array_ops.shape(t)
                 nf = len(free)
-                fdp = reduce_prod(array_ops.gather(s, list(builtins.range(rank - nf, rank) if flipped
-                                                                  else builtins.range(nf))))
-                cdp = reduce_prod(array_ops.gather(s, list(builtins.range(rank - nf) if flipped
-                                                                  else builtins.range(nf, rank))))
+                fdp = reduce_prod(array_ops.gather(s, _indices(builtins.range(rank - nf, rank) if flipped
+                                                               else builtins.range(nf))))
+                cdp = reduce_prod(array_ops.gather(s, _indices(builtins.range(rank - nf) if flipped
+                                                               else builtins.range(nf, rank))))
                 new = array_ops.stack([cdp, fdp] if flipped else [fdp, cdp])
             if t.shape.ndims != 2 or not isinstance(new, list) or t.shape.as_list() != new:
                 t = array_ops.reshape(t, new)
@@ -1228,7 +1233,8 @@ def tensordot(a, b, axes, name=None):
             return product
         if all(d is not None for d in out_dims):
             return array_ops.reshape(product, out_dims, name=scope)
-        parts = [array_ops.gather(array_ops.shape(a), a_free_idx), array_ops.gather(array_ops.shape(b), b_free_idx)]
+        parts = [array_ops.gather(array_ops.shape(a), _indices(a_free_idx)),
+                 array_ops.gather(array_ops.shape(b), _indices(b_free_idx))]
         return array_ops.reshape(product, array_ops.concat(parts, 0), name=scope)
 
 

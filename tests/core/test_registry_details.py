@@ -39,3 +39,18 @@ def test_lazily_loaded_op_families_are_found_by_type():
 def test_dtype_limits():
     assert tf.float32.max == float(np.finfo(np.float32).max) and tf.float16.min == -65504.0
     assert tf.bfloat16.max > 3e38 and tf.int8.min == -128 and tf.uint16.max == 65535
+
+
+def test_tensordot_with_shapes_known_only_at_run_time(tf_real):
+    """A side with no free axes gathers an empty index list: it must stay an int32 index."""
+    out = []
+    for lib in (tf, tf_real):
+        with lib.Graph().as_default():
+            x = lib.placeholder(lib.float32, [None, 3])
+            w = lib.placeholder(lib.float32, [None])
+            y = lib.tensordot(x, w, [[1], [0]])
+            z = lib.tensordot(x, lib.placeholder_with_default(np.ones((3, 2), np.float32), [None, None]), 1)
+            out.append(lib.Session().run([y, z], {x: np.arange(6, dtype=np.float32).reshape(2, 3),
+                                                  w: np.array([1.0, 2.0, 3.0], np.float32)}))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
