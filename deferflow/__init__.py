@@ -97,6 +97,23 @@ from deferflow.formats.protos import Event, SessionLog, Summary, SummaryMetadata
 from deferflow import compat
 from deferflow import gfile, graph_util, saved_model
 
+from deferflow.ops.array_ops import (batch_to_space_nd, depth_to_space, space_to_batch_nd,
+                                     space_to_depth)
+from deferflow.ops.array_ops import matrix_band_part, roll
+from deferflow.ops.math_ops import erfc
+from deferflow.ops.linalg_ops import (cholesky, matrix_determinant, matrix_inverse,
+                                      matrix_solve, matrix_triangular_solve, norm, qr, svd)
+from deferflow.ops.math_ops import clip_by_average_norm
+from deferflow.ops.script_ops import eager_py_func, numpy_function, py_func, py_function
+from deferflow.ops.math_ops import (bincount, histogram_fixed_width, segment_max, segment_mean,
+                                    segment_min, segment_prod, unsorted_segment_max, unsorted_segment_mean,
+                                    unsorted_segment_min, unsorted_segment_prod, unsorted_segment_sqrt_n)
+from deferflow.ops.array_ops import (dynamic_partition, searchsorted, tensor_scatter_nd_add,
+                                     tensor_scatter_nd_sub, tensor_scatter_nd_update, unique_with_counts)
+from deferflow.ops.array_ops import tensor_scatter_nd_add as tensor_scatter_add
+from deferflow.ops.array_ops import tensor_scatter_nd_sub as tensor_scatter_sub
+from deferflow.ops.array_ops import tensor_scatter_nd_update as tensor_scatter_update
+
 __version__ = "0.1.0"
 VERSION = "1.15.5"  # the TensorFlow API level deferflow follows
 GRAPH_DEF_VERSION = 27
@@ -138,19 +155,3 @@ def __getattr__(name):
         from deferflow.ops.image_ops import random_crop
         return random_crop
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-from deferflow.ops.array_ops import (batch_to_space_nd, depth_to_space, space_to_batch_nd,  # noqa: E402
-                                     space_to_depth)
-from deferflow.ops.array_ops import matrix_band_part, roll  # noqa: E402
-from deferflow.ops.math_ops import erfc  # noqa: E402
-from deferflow.ops.linalg_ops import (cholesky, matrix_determinant, matrix_inverse,  # noqa: E402
-                                      matrix_solve, matrix_triangular_solve, norm, qr, svd)
-from deferflow.ops.math_ops import clip_by_average_norm  # noqa: E402
-from deferflow.ops.script_ops import eager_py_func, numpy_function, py_func, py_function  # noqa: E402
-from deferflow.ops.math_ops import (bincount, histogram_fixed_width, segment_max, segment_mean,  # noqa: E402
-                                    segment_min, segment_prod, unsorted_segment_max, unsorted_segment_mean,
-                                    unsorted_segment_min, unsorted_segment_prod, unsorted_segment_sqrt_n)
-from deferflow.ops.array_ops import (dynamic_partition, searchsorted, tensor_scatter_nd_add,  # noqa: E402
-                                     tensor_scatter_nd_sub, tensor_scatter_nd_update, unique_with_counts)
-from deferflow.ops.array_ops import tensor_scatter_nd_add as tensor_scatter_add  # noqa: E402
-from deferflow.ops.array_ops import tensor_scatter_nd_sub as tensor_scatter_sub  # noqa: E402
-from deferflow.ops.array_ops import tensor_scatter_nd_update as tensor_scatter_update  # noqa: E402
