@@ -165,28 +165,18 @@ NN_CASES = [
 tg.GRADIENT_CASES.extend(NN_CASES)
 
 
-def _scheduled_elsewhere(request, c, mode):
-    marker = f"test_gradient_matches_finite_differences[{c.name}-{mode}]"
-    return any(item.name == marker and "ops" in str(item.fspath) for item in request.session.items)
-
-
 @pytest.mark.parametrize("mode", ["static", "dynamic", "unknown_rank"])
 @pytest.mark.parametrize("c", NN_CASES, ids=lambda c: c.name)
 def test_nn_gradient_matches_finite_differences(request, c, mode):
-    if _scheduled_elsewhere(request, c, mode):
+    if tg.scheduled_elsewhere(request, c, mode):
         pytest.skip("run by tests/ops/test_gradients.py in this session")
     tg.test_gradient_matches_finite_differences(c, mode)
 
 
 @pytest.mark.parametrize("c", [c for c in NN_CASES if c.compare_tf], ids=lambda c: c.name)
 def test_nn_gradient_matches_tensorflow(tf_real, c):
-    ours, _, s1 = tg._gradients(deferflow, c)
-    theirs, _, s2 = tg._gradients(tf_real, c)
-    s1.close()
-    s2.close()
-    for i, (a, b) in enumerate(zip(ours, theirs)):
-        tol = dict(rtol=1e-5, atol=1e-6) if c.rtol > 1e-4 else dict(rtol=1e-9, atol=1e-11)
-        np.testing.assert_allclose(a, b, err_msg=f"{c.name}: input {i}", **tol)
+    loose = c.rtol > 1e-4
+    tg.assert_gradients_match_tensorflow(tf_real, c, rtol=1e-5 if loose else 1e-9, atol=1e-6 if loose else 1e-11)
 
 
 def test_nn_cases_cover_every_differentiable_nn_op():

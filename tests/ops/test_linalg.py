@@ -50,27 +50,17 @@ LINALG_CASES = [
 tg.GRADIENT_CASES.extend(LINALG_CASES)
 
 
-def _scheduled_elsewhere(request, c, mode):
-    marker = f"test_gradient_matches_finite_differences[{c.name}-{mode}]"
-    return any(item.name == marker for item in request.session.items if item.module is tg)
-
-
 @pytest.mark.parametrize("mode", ["static", "dynamic", "unknown_rank"])
 @pytest.mark.parametrize("c", LINALG_CASES, ids=lambda c: c.name)
 def test_linalg_gradient_matches_finite_differences(request, c, mode):
-    if _scheduled_elsewhere(request, c, mode):
+    if tg.scheduled_elsewhere(request, c, mode):
         pytest.skip("run by test_gradients.py in this session")
     tg.test_gradient_matches_finite_differences(c, mode)
 
 
 @pytest.mark.parametrize("c", [c for c in LINALG_CASES if c.compare_tf], ids=lambda c: c.name)
 def test_linalg_gradient_matches_tensorflow(tf_real, c):
-    ours, _, s1 = tg._gradients(deferflow, c)
-    theirs, _, s2 = tg._gradients(tf_real, c)
-    s1.close()
-    s2.close()
-    for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+    tg.assert_gradients_match_tensorflow(tf_real, c, rtol=1e-7, atol=1e-9)
 
 
 def _run(tf, build, feeds, static=True):

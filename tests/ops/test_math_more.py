@@ -34,27 +34,17 @@ MATH_MORE_CASES = [
 tg.GRADIENT_CASES.extend(MATH_MORE_CASES)
 
 
-def _scheduled_elsewhere(request, c, mode):
-    marker = f"test_gradient_matches_finite_differences[{c.name}-{mode}]"
-    return any(item.name == marker for item in request.session.items if item.module is tg)
-
-
 @pytest.mark.parametrize("mode", ["static", "dynamic", "unknown_rank"])
 @pytest.mark.parametrize("c", MATH_MORE_CASES, ids=lambda c: c.name)
 def test_math_more_gradient_matches_finite_differences(request, c, mode):
-    if _scheduled_elsewhere(request, c, mode):
+    if tg.scheduled_elsewhere(request, c, mode):
         pytest.skip("run by test_gradients.py in this session")
     tg.test_gradient_matches_finite_differences(c, mode)
 
 
 @pytest.mark.parametrize("c", MATH_MORE_CASES, ids=lambda c: c.name)
 def test_math_more_gradient_matches_tensorflow(tf_real, c):
-    ours, _, s1 = tg._gradients(deferflow, c)
-    theirs, _, s2 = tg._gradients(tf_real, c)
-    s1.close()
-    s2.close()
-    for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    tg.assert_gradients_match_tensorflow(tf_real, c, rtol=1e-10, atol=1e-12)
 
 
 def _run(tf, build, feeds, static=True):

@@ -69,27 +69,17 @@ tg.NOT_NUMERICALLY_CHECKABLE.setdefault(
     "SparseDenseCwiseAdd", "its gradient raises NotImplementedError, as TF's (test_sparse_cwise_add_gradient)")
 
 
-def _scheduled_elsewhere(request, c, mode):
-    marker = f"test_gradient_matches_finite_differences[{c.name}-{mode}]"
-    return any(item.name == marker and "ops" in str(item.fspath) for item in request.session.items)
-
-
 @pytest.mark.parametrize("mode", ["static", "dynamic", "unknown_rank"])
 @pytest.mark.parametrize("c", SPARSE_CASES, ids=lambda c: c.name)
 def test_sparse_gradient_matches_finite_differences(request, c, mode):
-    if _scheduled_elsewhere(request, c, mode):
+    if tg.scheduled_elsewhere(request, c, mode):
         pytest.skip("run by tests/ops/test_gradients.py in this session")
     tg.test_gradient_matches_finite_differences(c, mode)
 
 
 @pytest.mark.parametrize("c", SPARSE_CASES, ids=lambda c: c.name)
 def test_sparse_gradient_matches_tensorflow(tf_real, c):
-    ours, _, s1 = tg._gradients(deferflow, c)
-    theirs, _, s2 = tg._gradients(tf_real, c)
-    s1.close()
-    s2.close()
-    for i, (a, b) in enumerate(zip(ours, theirs)):
-        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11, err_msg=f"{c.name}: input {i}")
+    tg.assert_gradients_match_tensorflow(tf_real, c, rtol=1e-9, atol=1e-11)
 
 
 def test_sparse_cases_cover_every_differentiable_sparse_op():
