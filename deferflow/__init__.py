@@ -42,7 +42,8 @@ from deferflow.ops.math_ops import (accumulate_n, acos, add_n, argmax, argmin, a
                                     unsorted_segment_sum, where, where_v2)
 from deferflow.gradients import UnconnectedGradients, gradients, hessians
 from deferflow import linalg, math, raw_ops  # noqa: A004 - tf.math
-from deferflow.ops.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
+from deferflow.ops.random_ops import (get_seed, multinomial, random_normal, random_shuffle, random_uniform,
+                                      set_random_seed, truncated_normal)
 from deferflow.ops.state_ops import (assign, assign_add, assign_sub, scatter_add, scatter_div, scatter_max,
                                      scatter_min, scatter_mul, scatter_sub, scatter_update)
 from deferflow.framework.indexed_slices import (IndexedSlices, IndexedSlicesValue,
@@ -90,7 +91,7 @@ from deferflow.formats.protos import (AttrValue, GraphDef, MetaGraphDef, NameAtt
                                       TensorProto, TensorShapeProto, VariableDef)
 from deferflow import nn, train
 from deferflow import layers, losses, metrics
-from deferflow import io, python_io, summary
+from deferflow import io, python_io, random, summary
 from deferflow.ops.parsing_ops import (FixedLenFeature, FixedLenSequenceFeature, VarLenFeature, decode_raw,
                                        parse_example, parse_single_example)
 from deferflow.formats.protos import Event, SessionLog, Summary, SummaryMetadata

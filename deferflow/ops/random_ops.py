@@ -1,7 +1,8 @@
 """Random ops. Seeds follow TF: graph seed + op seed make runs repeatable; each run draws anew."""
 import numpy as np
 
-from deferflow.framework import dtypes, op_registry, ops
+from deferflow.framework import dtypes, errors, op_registry, ops
+from deferflow.framework import tensor_shape as ts
 from deferflow.framework.ops import apply_op, convert_to_tensor
 from deferflow.ops.common import FLOAT, shape_from_tensor
 from deferflow.ops import array_ops
@@ -124,5 +125,63 @@ RandomShuffle = define("RandomShuffle", "value: T", "output: T", _SEED_ATTRS + [
 RandomShuffle.shape(lambda op: [op._inputs[0].shape])
 RandomShuffle.kernel(ctx=True)(lambda ctx, x: ctx.rng().permutation(x) if np.ndim(x) else x)
 RandomShuffle.no_gradient()
+
+# ---- Multinomial: tf.multinomial / tf.random.categorical ---------------------------------------
+Multinomial = define("Multinomial", "logits: T, num_samples: int32", "output: output_dtype",
+                     _SEED_ATTRS + ["T: {float, double, int32, uint8, int16, int8, int64, bfloat16, uint16, half, "
+                                    "uint32, uint64}", "output_dtype: {int32, int64} = DT_INT64"], stateful=True)
+Multinomial.no_gradient()
+
+
+@Multinomial.shape
+def _multinomial_shape(op):
+    from deferflow.ops.common import constant_value
+    logits = op._inputs[0].shape
+    if logits.ndims is not None and logits.ndims != 2:
+        raise ValueError(f"Shape must be rank 2 but is rank {logits.ndims} for '{op.name}' (op: 'Multinomial')")
+    n = constant_value(op._inputs[1])
+    rows = logits[0].value if logits.ndims == 2 else None
+    return [ts.TensorShape([rows, None if n is None else int(n)])]
+
+
+@Multinomial.kernel(ctx=True)
+def _multinomial(ctx, logits, num_samples, *, output_dtype):
+    logits = np.asarray(logits)
+    if logits.ndim != 2:
+        raise errors.InvalidArgumentError(None, None, f"logits should be a matrix, got shape {list(logits.shape)}")
+    n = int(num_samples)
+    if n < 0:
+        raise errors.InvalidArgumentError(None, None, f"num_samples should be non-negative, got {n}")
+    rows, classes = logits.shape
+    if rows and not classes:
+        raise errors.InvalidArgumentError(None, None, f"num_classes should be positive, got {classes}")
+    out = np.empty((rows, n), dtype=output_dtype.as_numpy_dtype)
+    rng = ctx.rng()
+    x = logits.astype(np.float64)
+    for i in range(rows):  # inverse-CDF sampling of softmax(logits[i])
+        row = x[i] - np.max(x[i])
+        cdf = np.cumsum(np.exp(row))
+        picks = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")
+        out[i] = np.minimum(picks, classes - 1)
+    return out
+
+
+def multinomial(logits, num_samples, seed=None, name=None, output_dtype=None):
+    """``tf.multinomial``: ``num_samples`` class indices per row, drawn from ``softmax(logits[row])``."""
+    with ops.name_scope(name, "multinomial", [logits]):
+        return _categorical(logits, num_samples, output_dtype, seed)
+
+
+def categorical(logits, num_samples, dtype=None, seed=None, name=None):
+    """``tf.random.categorical``: as ``tf.multinomial`` (output ``dtype`` int64 unless given)."""
+    with ops.name_scope(name, "categorical", [logits]):
+        return _categorical(logits, num_samples, dtype, seed)
+
+
+def _categorical(logits, num_samples, dtype, seed):
+    seed1, seed2 = (s or 0 for s in get_seed(seed))
+    return apply_op("Multinomial", logits=logits, num_samples=num_samples, seed=seed1, seed2=seed2,
+                    output_dtype=dtypes.int64 if dtype is None else dtype)
+
 
 __all__ = ["random_normal", "truncated_normal", "random_uniform", "set_random_seed", "get_seed", "array_ops"]
