@@ -936,11 +936,15 @@ RGBToHSV = define("RGBToHSV", "images: T", "output: T", [_HSV_T])
 RGBToHSV.shape(lambda op: [op._inputs[0].shape])
 
 
-@RGBToHSV.kernel
-def _rgb_to_hsv(images):
+def _check_three_channels(images):
     if images.ndim < 1 or images.shape[-1] != 3:
         raise _invalid(f"input must have 3 channels but input only has {images.shape[-1] if images.ndim else 0} "
                        "channels.")
+
+
+@RGBToHSV.kernel
+def _rgb_to_hsv(images):
+    _check_three_channels(images)
     t = images.dtype.type
     r, g, b = images[..., 0], images[..., 1], images[..., 2]
     v = np.maximum(np.maximum(r, g), b)
@@ -1001,9 +1005,7 @@ HSVToRGB.shape(lambda op: [op._inputs[0].shape])
 
 @HSVToRGB.kernel
 def _hsv_to_rgb(images):
-    if images.ndim < 1 or images.shape[-1] != 3:
-        raise _invalid(f"input must have 3 channels but input only has {images.shape[-1] if images.ndim else 0} "
-                       "channels.")
+    _check_three_channels(images)
     t = images.dtype.type
     h, s, v = images[..., 0], images[..., 1], images[..., 2]
     dh = h * t(6)
