@@ -102,8 +102,9 @@ from deferflow.ops.array_ops import (batch_to_space_nd, depth_to_space, space_to
                                      space_to_depth)
 from deferflow.ops.array_ops import matrix_band_part, roll
 from deferflow.ops.math_ops import erfc
-from deferflow.ops.linalg_ops import (cholesky, matrix_determinant, matrix_inverse,
-                                      matrix_solve, matrix_triangular_solve, norm, qr, svd)
+from deferflow.ops.linalg_ops import (cholesky, confusion_matrix, diag, diag_part, eye, matrix_determinant,
+                                      matrix_diag, matrix_diag_part, matrix_inverse, matrix_set_diag,
+                                      matrix_solve, matrix_triangular_solve, norm, qr, svd, trace)
 from deferflow.ops.math_ops import clip_by_average_norm
 from deferflow.ops.script_ops import eager_py_func, numpy_function, py_func, py_function
 from deferflow.ops.math_ops import (bincount, histogram_fixed_width, segment_max, segment_mean,

@@ -9,3 +9,7 @@ from deferflow.ops.linalg_ops import matrix_determinant as det  # noqa: F401,E40
 from deferflow.ops.linalg_ops import matrix_inverse as inv  # noqa: F401,E402
 from deferflow.ops.linalg_ops import matrix_solve as solve  # noqa: F401,E402
 from deferflow.ops.linalg_ops import matrix_triangular_solve as triangular_solve  # noqa: F401,E402
+from deferflow.ops.linalg_ops import eye, trace  # noqa: F401,E402
+from deferflow.ops.linalg_ops import diag as tensor_diag, diag_part as tensor_diag_part  # noqa: F401,E402
+from deferflow.ops.linalg_ops import matrix_diag as diag, matrix_diag_part as diag_part  # noqa: F401,E402
+from deferflow.ops.linalg_ops import matrix_set_diag as set_diag  # noqa: F401,E402

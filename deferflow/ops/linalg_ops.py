@@ -462,3 +462,202 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None, keep_dims
         if not keepdims:
             result = array_ops.squeeze(result, axis)
         return result
+
+
+# ---- diagonals: MatrixDiagV3 / MatrixDiagPartV3 / MatrixSetDiagV3 (main diagonal), Diag / DiagPart -------
+_ALIGN = "align: {'LEFT_RIGHT', 'RIGHT_LEFT', 'LEFT_LEFT', 'RIGHT_RIGHT'} = 'RIGHT_LEFT'"
+MatrixDiagV3 = define("MatrixDiagV3", "diagonal: T, k: int32, num_rows: int32, num_cols: int32, padding_value: T",
+                      "output: T", ["T: type", _ALIGN])
+MatrixDiagPartV3 = define("MatrixDiagPartV3", "input: T, k: int32, padding_value: T", "diagonal: T",
+                          ["T: type", _ALIGN])
+MatrixSetDiagV3 = define("MatrixSetDiagV3", "input: T, diagonal: T, k: int32", "output: T", ["T: type", _ALIGN])
+_DIAG_T = "T: {bfloat16, half, float, double, int32, int64, complex64, complex128}"
+Diag = define("Diag", "diagonal: T", "output: T", [_DIAG_T])
+DiagPart = define("DiagPart", "input: T", "diagonal: T", [_DIAG_T])
+
+
+def _main_diagonal_only(op_type, k):
+    k = np.asarray(k).reshape(-1)
+    if k.size not in (1, 2) or np.any(k != 0):
+        raise errors.UnimplementedError(None, None, f"{op_type} with k = {k.tolist()}: deferflow supports the main "
+                                                    "diagonal (k = 0) only")
+
+
+@MatrixDiagV3.shape
+def _matrix_diag_shape(op):
+    from deferflow.ops.common import constant_value
+    d = op._inputs[0].shape
+    rows, cols = (constant_value(t) for t in op._inputs[2:4])
+    if d.ndims is None:
+        return [ts.unknown_shape()]
+    n = d[-1].value if d.ndims else None
+    rows = n if rows is None or int(rows) == -1 else int(rows)
+    cols = n if cols is None or int(cols) == -1 else int(cols)
+    return [d[:-1].concatenate([rows, cols])]
+
+
+@MatrixDiagV3.kernel
+def _matrix_diag_kernel(diagonal, k, num_rows, num_cols, padding_value, *, align):
+    _main_diagonal_only("MatrixDiagV3", k)
+    n = diagonal.shape[-1]
+    rows = n if int(num_rows) == -1 else int(num_rows)
+    cols = n if int(num_cols) == -1 else int(num_cols)
+    if min(rows, cols) != n:
+        raise errors.InvalidArgumentError(None, None, f"The number of diagonal elements {n} should match "
+                                          f"min(num_rows, num_cols) = {min(rows, cols)}")
+    out = np.full(diagonal.shape[:-1] + (rows, cols), padding_value, dtype=diagonal.dtype)
+    i = np.arange(n)
+    out[..., i, i] = diagonal
+    return out
+
+
+@MatrixDiagPartV3.shape
+def _matrix_diag_part_shape(op):
+    s = op._inputs[0].shape
+    if s.ndims is None:
+        return [ts.unknown_shape()]
+    if s.ndims < 2:
+        raise ValueError(f"Shape must be at least rank 2 but is rank {s.ndims} for '{op.name}' "
+                         "(op: 'MatrixDiagPartV3')")
+    m, n = s[-2].value, s[-1].value
+    return [s[:-2].concatenate([None if m is None or n is None else min(m, n)])]
+
+
+@MatrixDiagPartV3.kernel
+def _matrix_diag_part_kernel(x, k, padding_value, *, align):
+    _main_diagonal_only("MatrixDiagPartV3", k)
+    if x.ndim < 2:
+        raise errors.InvalidArgumentError(None, None, f"input must be at least 2-dim, received shape: "
+                                                      f"{list(x.shape)}")
+    return np.ascontiguousarray(np.diagonal(x, axis1=-2, axis2=-1))
+
+
+MatrixSetDiagV3.shape(lambda op: [op._inputs[0].shape])
+
+
+@MatrixSetDiagV3.kernel
+def _matrix_set_diag_kernel(x, diagonal, k, *, align):
+    _main_diagonal_only("MatrixSetDiagV3", k)
+    n = min(x.shape[-2:]) if x.ndim >= 2 else -1
+    if x.ndim < 2 or diagonal.shape != x.shape[:-2] + (n,):
+        raise errors.InvalidArgumentError(None, None, f"diagonal must have shape {list(x.shape[:-2]) + [n]}, "
+                                                      f"got {list(diagonal.shape)}")
+    out = np.array(x, copy=True)
+    i = np.arange(n)
+    out[..., i, i] = diagonal
+    return out
+
+
+Diag.shape(lambda op: [op._inputs[0].shape.concatenate(op._inputs[0].shape)
+                       if op._inputs[0].shape.ndims is not None else ts.unknown_shape()])
+Diag.kernel(lambda d: np.diag(d.reshape(-1)).reshape(d.shape + d.shape).astype(d.dtype, copy=False))
+
+
+@DiagPart.shape
+def _diag_part_shape(op):
+    s = op._inputs[0].shape
+    if s.ndims is None:
+        return [ts.unknown_shape()]
+    if s.ndims % 2:
+        raise ValueError(f"Input must have even rank <= 2*{s.ndims}, got rank {s.ndims} for '{op.name}'")
+    return [s[:s.ndims // 2]]
+
+
+@DiagPart.kernel
+def _diag_part_kernel(x):
+    half = x.ndim // 2
+    if x.ndim % 2 or x.shape[:half] != x.shape[half:]:
+        raise errors.InvalidArgumentError(None, None, f"Invalid shape {list(x.shape)}: dimensions must pair up")
+    n = int(np.prod(x.shape[:half], dtype=np.int64))
+    return np.ascontiguousarray(np.diag(x.reshape(n, n)).reshape(x.shape[:half]))
+
+
+MatrixDiagV3.grad(lambda op, g: [matrix_diag_part(g, k=op.inputs[1], align=op.get_attr("align")),
+                                 None, None, None, None])
+Diag.grad(lambda op, g: [diag_part(g)])
+DiagPart.grad(lambda op, g: [diag(g)])
+
+
+@MatrixDiagPartV3.grad
+def _matrix_diag_part_grad(op, g):
+    shape = op.inputs[0].shape[-2:]
+    align = op.get_attr("align")
+    if shape.is_fully_defined():
+        return [matrix_diag(g, k=op.inputs[1], num_rows=shape[0].value, num_cols=shape[1].value, align=align),
+                None, None]
+    return [matrix_set_diag(array_ops.zeros_like(op.inputs[0]), g, k=op.inputs[1], align=align), None, None]
+
+
+@MatrixSetDiagV3.grad
+def _matrix_set_diag_grad(op, g):
+    align = op.get_attr("align")
+    diag_shape = op.inputs[1].shape
+    zeros = (array_ops.zeros(diag_shape.as_list(), dtype=g.dtype) if diag_shape.is_fully_defined()
+             else array_ops.zeros_like(op.inputs[1]))
+    return [matrix_set_diag(g, zeros, k=op.inputs[2], align=align), matrix_diag_part(g, k=op.inputs[2], align=align),
+            None]
+
+
+def matrix_diag(diagonal, name="diag", k=0, num_rows=-1, num_cols=-1, padding_value=0, align="RIGHT_LEFT"):
+    """``tf.matrix_diag`` / ``tf.linalg.diag``: batched matrices with ``diagonal`` on the main diagonal."""
+    diagonal = convert_to_tensor(diagonal, name="diagonal")
+    return apply_op("MatrixDiagV3", name=name, diagonal=diagonal, k=k, num_rows=num_rows, num_cols=num_cols,
+                    padding_value=np.asarray(padding_value, diagonal.dtype.as_numpy_dtype), align=align)
+
+
+def matrix_diag_part(input, name="diag_part", k=0, padding_value=0, align="RIGHT_LEFT"):  # noqa: A002
+    """``tf.matrix_diag_part`` / ``tf.linalg.diag_part``: the main diagonal of each matrix."""
+    x = convert_to_tensor(input, name="input")
+    return apply_op("MatrixDiagPartV3", name=name, input=x, k=k,
+                    padding_value=np.asarray(padding_value, x.dtype.as_numpy_dtype), align=align)
+
+
+def matrix_set_diag(input, diagonal, name="set_diag", k=0, align="RIGHT_LEFT"):  # noqa: A002
+    """``tf.matrix_set_diag`` / ``tf.linalg.set_diag``: ``input`` with its main diagonals replaced."""
+    return apply_op("MatrixSetDiagV3", name=name, input=input, diagonal=diagonal, k=k, align=align)
+
+
+def diag(diagonal, name=None):
+    """``tf.diag``: a tensor of rank 2k with ``diagonal`` (rank k) on its diagonal."""
+    return apply_op("Diag", name=name, diagonal=diagonal)
+
+
+def diag_part(input, name=None):  # noqa: A002
+    return apply_op("DiagPart", name=name, input=input)
+
+
+def trace(x, name=None):
+    """``tf.trace``: the sum of each matrix's main diagonal."""
+    with ops.name_scope(name, "Trace", [x]) as scope:
+        x = convert_to_tensor(x, name="x")
+        return math_ops.reduce_sum(matrix_diag_part(x), [-1], name=scope)
+
+
+def eye(num_rows, num_columns=None, batch_shape=None, dtype=dtypes.float32, name=None):
+    """``tf.eye``: identity matrices (``num_rows`` x ``num_columns``), optionally batched."""
+    with ops.name_scope(name, "eye", [num_rows, num_columns, batch_shape]):
+        batch = [] if batch_shape is None else [int(d) for d in batch_shape]
+        square = num_columns is None
+        size = int(num_rows) if square else min(int(num_rows), int(num_columns))
+        ones = array_ops.constant(np.ones(batch + [size], dtypes.as_dtype(dtype).as_numpy_dtype), name="ones")
+        if square:
+            return matrix_diag(ones)
+        zeros = array_ops.constant(np.zeros(batch + [int(num_rows), int(num_columns)],
+                                            dtypes.as_dtype(dtype).as_numpy_dtype), name="zeros")
+        return matrix_set_diag(zeros, ones)
+
+
+def confusion_matrix(labels, predictions, num_classes=None, weights=None, dtype=dtypes.int32, name=None):
+    """``tf.confusion_matrix``: counts (or summed ``weights``) of (label, prediction) pairs, labels as rows."""
+    with ops.name_scope(name, "confusion_matrix", [predictions, labels, num_classes, weights]):
+        labels = math_ops.cast(convert_to_tensor(labels, name="labels"), dtypes.int64)
+        predictions = math_ops.cast(convert_to_tensor(predictions, name="predictions"), dtypes.int64)
+        if num_classes is None:
+            num_classes = math_ops.maximum(math_ops.reduce_max(predictions), math_ops.reduce_max(labels)) + 1
+        else:
+            num_classes = math_ops.cast(num_classes, dtypes.int64)
+        shape = array_ops.stack([num_classes, num_classes])
+        indices = array_ops.stack([labels, predictions], axis=1)
+        values = array_ops.ones_like(predictions, dtype) if weights is None else \
+            math_ops.cast(convert_to_tensor(weights, name="weights"), dtype)
+        return array_ops.scatter_nd(indices, values, shape)
