@@ -55,6 +55,9 @@ from deferflow.ops.sparse_ops import (segment_sum, sparse_add, sparse_concat, sp
                                      sparse_slice, sparse_softmax, sparse_tensor_dense_matmul, sparse_tensor_to_dense,
                                      sparse_to_dense)
 from deferflow import sparse
+from deferflow.ops.string_ops import (as_string, reduce_join, regex_replace, string_join, string_split,
+                                     string_to_number, substr)
+from deferflow import strings
 from deferflow.ops.control_flow_ops import group, no_op, tuple, with_dependencies  # noqa: A004
 from deferflow.ops.control_flow_ops import case, cond, while_loop
 from deferflow.ops.functional_ops import foldl, foldr, map_fn, scan
