@@ -104,7 +104,7 @@ from deferflow import gfile, graph_util, saved_model
 from deferflow.ops.array_ops import (batch_to_space_nd, depth_to_space, space_to_batch_nd,
                                      space_to_depth)
 from deferflow.ops.array_ops import matrix_band_part, roll
-from deferflow.ops.math_ops import erfc
+from deferflow.ops.math_ops import digamma, erfc, lgamma, polygamma, zeta
 from deferflow.ops.linalg_ops import (cholesky, confusion_matrix, diag, diag_part, eye, matrix_determinant,
                                       matrix_diag, matrix_diag_part, matrix_inverse, matrix_set_diag,
                                       matrix_solve, matrix_triangular_solve, norm, qr, svd, trace)

@@ -16,3 +16,4 @@ from deferflow.ops.math_ops import (bincount, segment_max, segment_mean, segment
                                     unsorted_segment_prod, unsorted_segment_sqrt_n)
 from deferflow.ops.sparse_ops import segment_sum  # noqa: F401,E402
 from deferflow.ops.linalg_ops import confusion_matrix  # noqa: F401,E402
+from deferflow.ops.math_ops import digamma, lgamma, polygamma, zeta  # noqa: F401,E402

@@ -7,6 +7,8 @@ input shapes centrally (``OpDef.broadcasting``).
 import builtins
 import re
 
+import math
+
 import numpy as np
 
 from deferflow.framework import dtypes, errors, op_registry, ops
@@ -1544,6 +1546,109 @@ def _erfc(x):
 Erfc = unary("Erfc", _erfc, types=FLOAT, grad=lambda op, g: [
     g * (_c(g, -2 / np.sqrt(np.pi)) * exp(-square(op.inputs[0])))])
 erfc = _unary_fn("Erfc")
+
+
+# ---- Lgamma, Digamma, Polygamma, Zeta (no SciPy: series and Euler-Maclaurin in NumPy) -------------------
+def _lgamma_kernel(x):
+    out = np.empty(x.shape, np.float64)
+    flat = x.astype(np.float64).reshape(-1)
+    for i, v in enumerate(flat):
+        try:
+            out.reshape(-1)[i] = math.lgamma(v)
+        except (ValueError, OverflowError):  # poles at 0, -1, -2, ...
+            out.reshape(-1)[i] = np.inf
+    return out.astype(x.dtype)
+
+
+def _digamma64(x):
+    x = np.asarray(x, np.float64)
+    out = np.empty_like(x)
+    neg = x <= 0
+    pole = neg & (x == np.floor(x))
+    y = np.where(neg, 1.0 - x, x)  # reflection: psi(x) = psi(1 - x) - pi / tan(pi x)
+    acc = np.zeros_like(y)
+    while True:  # recurrence psi(y) = psi(y + 1) - 1/y up to y >= 10, then the asymptotic series
+        small = y < 10
+        if not small.any():
+            break
+        acc -= np.where(small, 1.0 / np.where(small, y, 1.0), 0.0)
+        y = np.where(small, y + 1, y)
+    inv2 = 1.0 / (y * y)
+    series = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 * (
+        1 / 132 - inv2 * (691 / 32760 - inv2 / 12))))))
+    out[...] = np.log(y) - 0.5 / y - series + acc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(neg, out - np.pi / np.tan(np.pi * x), out)
+    return np.where(pole, np.nan, out)
+
+
+_ZETA_A = [12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803183791606e9, 7.47242496e10,
+           -2.950130727918164224e12, 1.1646782814350067249e14, -4.5979787224074726105e15,
+           1.8152105401943546773e17, -7.1661652561756670113e18]
+
+
+def _zeta64(x, q):
+    """Hurwitz zeta(x, q) for x > 1, q > 0 (Euler-Maclaurin, Cephes's constants); nan/inf elsewhere as TF."""
+    x, q = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(q, np.float64))
+    finite_q = q[np.isfinite(q)]
+    n = 9 + (max(0, int(np.ceil(-finite_q.min()))) if finite_q.size else 0)  # sum until q + n > 9
+    with np.errstate(all="ignore"):
+        total = sum((q + k) ** -x for k in range(n + 1))
+        w = q + n
+        b = w ** -x
+        total = total + b * w / (x - 1) - 0.5 * b
+        a, k = np.ones_like(x), 0.0
+        for coeff in _ZETA_A:
+            a = a * (x + k)
+            b = b / w
+            total = total + a * b / coeff
+            k += 1
+            a = a * (x + k)
+            b = b / w
+            k += 1
+    total = np.where(x == 1, np.inf, total)
+    bad_q = (q <= 0) & ((q == np.floor(q)) | (x != np.floor(x)))  # poles, and no real value (TF: nan)
+    return np.where((x < 1) | bad_q, np.nan, total)
+
+
+def _polygamma64(n, x):
+    n, x = np.broadcast_arrays(np.asarray(n, np.float64), np.asarray(x, np.float64))
+    with np.errstate(all="ignore"):
+        fact = np.vectorize(lambda v: math.gamma(v + 1) if v == np.floor(v) and 0 <= v < 171 else np.nan)(n)
+        out = np.where(n % 2 == 0, -1.0, 1.0) * fact * _zeta64(n + 1, x)
+    out = np.where(n == 0, _digamma64(x), out)
+    return np.where((n < 0) | (n != np.floor(n)), np.nan, out)
+
+
+Lgamma = unary("Lgamma", _lgamma_kernel, types="{bfloat16, half, float, double}",
+               grad=lambda op, g: [g * digamma(op.inputs[0])])
+Digamma = unary("Digamma", lambda x: _digamma64(x).astype(x.dtype), types="{bfloat16, half, float, double}",
+                grad=lambda op, g: [g * polygamma(array_ops.constant(1, dtype=op.inputs[0].dtype.base_dtype),
+                                                  op.inputs[0])])
+lgamma = _unary_fn("Lgamma")
+digamma = _unary_fn("Digamma")
+
+Polygamma = define("Polygamma", "a: T, x: T", "z: T", ["T: {float, double}"])
+Polygamma.shape(lambda op: [ts.broadcast_shape(op._inputs[0].shape, op._inputs[1].shape)])
+Polygamma.kernel(lambda a, x: _polygamma64(a, x).astype(np.result_type(a, x)))
+Polygamma.broadcasting = "binary"
+Polygamma.grad(lambda op, g: [None, g * polygamma(op.inputs[0] + 1, op.inputs[1])])
+
+Zeta = define("Zeta", "x: T, q: T", "z: T", ["T: {float, double}"])
+Zeta.shape(lambda op: [ts.broadcast_shape(op._inputs[0].shape, op._inputs[1].shape)])
+Zeta.kernel(lambda x, q: _zeta64(x, q).astype(np.result_type(x, q)))
+Zeta.broadcasting = "binary"
+Zeta.grad(lambda op, g: [None, g * -op.inputs[0] * zeta(op.inputs[0] + 1, op.inputs[1])])
+
+
+def polygamma(a, x, name=None):
+    """``tf.polygamma``: the a-th derivative of digamma at x."""
+    return apply_op("Polygamma", name=name or "Polygamma", a=a, x=x)
+
+
+def zeta(x, q, name=None):
+    """``tf.zeta``: the Hurwitz zeta function."""
+    return apply_op("Zeta", name=name or "Zeta", x=x, q=q)
 
 
 # ---- clip_by_average_norm ---------------------------------------------------------------------------

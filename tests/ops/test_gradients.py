@@ -345,7 +345,7 @@ def test_every_differentiable_op_is_covered():
     for folder, module in (("nn", "test_nn_gradients"), ("sparse", "test_sparse_gradients"), ("nn", "test_nn_gaps"),
                            ("ops", "test_math_gaps"), ("ops", "test_linalg"),
                            ("ops", "test_script_ops"), ("ops", "test_math_more"), ("image", "test_image_gradients"),
-                           ("ops", "test_diag_ops")):
+                           ("ops", "test_diag_ops"), ("ops", "test_special_functions")):
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", folder))
         importlib.import_module(module)  # its cases join GRADIENT_CASES, whatever ran first
     covered = set()
