@@ -88,8 +88,8 @@ def _as_string_kernel(x, *, T, precision, scientific, shortest, width, fill):
 
     if dt.is_complex:
         fn = lambda v: f"({ffmt(float(v.real))},{ffmt(float(v.imag))})".encode()  # noqa: E731
-    elif dt == dtypes.bool:
-        fn = lambda v: (fmt % ("true" if v else "false")).encode()  # noqa: E731
+    elif dt == dtypes.bool:  # TF ignores width and fill for bools
+        fn = lambda v: b"true" if v else b"false"  # noqa: E731
     elif dt == dtypes.string:
         fn = lambda v: (fmt % v.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")  # noqa: E731
     elif dt.is_floating:
@@ -107,7 +107,7 @@ StringToNumber.no_gradient()
 
 _INT_RE = re.compile(rb"[ \t\n\v\f\r]*[+-]?[0-9]+[ \t\n\v\f\r]*\Z")
 _FLOAT_RE = re.compile(rb"[ \t\n\v\f\r]*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-                       rb"|inf|infinity|nan)[ \t\n\v\f\r]*\Z", re.IGNORECASE)
+                       rb"|inf|infinity|nan(?:\([0-9a-z_]*\))?)[ \t\n\v\f\r]*\Z", re.IGNORECASE)
 _HEX_RE = re.compile(rb"[ \t\n\v\f\r]*([+-]?0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?)"
                      rb"[ \t\n\v\f\r]*\Z", re.IGNORECASE)
 _INT_RANGE = {"int32": (-2 ** 31, 2 ** 31 - 1), "int64": (-2 ** 63, 2 ** 63 - 1),
@@ -128,12 +128,11 @@ def _string_to_number_kernel(s, *, out_type):
             if hexm is not None:
                 flat[i] = float.fromhex(hexm.group(1).decode())
             elif ok:
-                with np.errstate(over="ignore"):
-                    flat[i] = float(v)
-                # TF's strtof/strtod fail on out-of-range values instead of rounding to infinity
-                ok = np.isfinite(flat[i]) or not np.isfinite(float(v))
+                text = v.strip().lower()
+                with np.errstate(over="ignore"):  # out-of-range values become +-inf, as in TF
+                    flat[i] = float("nan") if b"nan" in text else float(v)
         else:
-            ok = _INT_RE.match(v) is not None
+            ok = _INT_RE.match(v) is not None and not (dt.is_unsigned and b"-" in v)
             if ok:
                 lo, hi = _INT_RANGE[dt.name]
                 n = int(v)
@@ -197,7 +196,8 @@ def _compile(pattern):
 
 
 def _parse_rewrite(rewrite, groups):
-    """RE2's rewrite string -> list of literal strings and group numbers; None if it names a missing group."""
+    """RE2's rewrite string -> list of literal strings and group numbers; None if it names a missing group
+    (RE2 then leaves the input unchanged)."""
     rewrite = rewrite.decode("utf-8", "surrogateescape") if isinstance(rewrite, bytes) else rewrite
     parts, i, lit = [], 0, ""
     while i < len(rewrite):
@@ -211,8 +211,8 @@ def _parse_rewrite(rewrite, groups):
                 lit = ""
             elif d == "\\":
                 lit += "\\"
-            else:
-                return None
+            else:  # RE2 stops rewriting at a bad escape: the match becomes what was written so far
+                break
             i += 2
         else:
             lit += c
@@ -320,7 +320,7 @@ def _reduce_join_kernel(x, axes, *, keep_dims, separator):
     t = np.transpose(x, kept + red[::-1]) if x.ndim else x
     kept_shape = [x.shape[i] for i in kept]
     n = int(np.prod([x.shape[i] for i in red])) if red else 1
-    flat = t.reshape(-1, n)
+    flat = t.reshape(int(np.prod(kept_shape)), n)
     sep = _as_bytes(separator)
     out = _str_array([sep.join(_as_bytes(v) for v in row) for row in flat], kept_shape)
     if keep_dims:
