@@ -413,6 +413,60 @@ def _string_split_kernel(x, delimiter, *, skip_empty):
             np.array([len(x), width], dtype=np.int64))
 
 
+# ---- StringSplitV2, StringStrip, RegexFullMatch ----------------------------------------------------
+StringSplitV2 = define("StringSplitV2", "input: string, sep: string", "indices: int64, values: string, shape: int64",
+                       ["maxsplit: int = -1"])
+StringSplitV2.shape(_string_split_shape)
+lookup_error_gradient(StringSplitV2)
+
+
+@StringSplitV2.kernel
+def _string_split_v2_kernel(x, sep, *, maxsplit):
+    x = _strings(x)
+    if x.ndim != 1:
+        raise _invalid(f"input must be a vector, got shape: {list(x.shape)}")
+    sep = _as_bytes(np.asarray(sep).item())
+    indices, values, width = [], [], 0
+    for i, s in enumerate(x):
+        # an empty sep splits on runs of whitespace and drops empty pieces, as Python's split() does
+        toks = _as_bytes(s).split(sep or None, maxsplit)
+        width = max(width, len(toks))
+        indices.extend((i, j) for j in range(len(toks)))
+        values.extend(toks)
+    return (np.array(indices, dtype=np.int64).reshape(-1, 2), _str_array(values, [len(values)]),
+            np.array([len(x), width], dtype=np.int64))
+
+
+StringStrip = define("StringStrip", "input: string", "output: string")
+StringStrip.shape(unchanged_shape)
+lookup_error_gradient(StringStrip)
+
+
+@StringStrip.kernel
+def _string_strip_kernel(x):
+    x = _strings(x)
+    return _str_array([_as_bytes(v).strip(b" \t\n\v\f\r") for v in x.reshape(-1)], x.shape)
+
+
+RegexFullMatch = define("RegexFullMatch", "input: string, pattern: string", "output: bool")
+lookup_error_gradient(RegexFullMatch)
+
+
+@RegexFullMatch.shape
+def _regex_full_match_shape(op):
+    if op._inputs[1].shape.ndims not in (0, None):
+        raise ValueError(f"Shape must be rank 0 but is rank {op._inputs[1].shape.ndims}")
+    return [op._inputs[0].shape]
+
+
+@RegexFullMatch.kernel
+def _regex_full_match_kernel(x, pattern):
+    rx = _compile(_as_bytes(np.asarray(pattern).item()))
+    x = _strings(x)
+    return np.array([rx.fullmatch(_as_bytes(v).decode("utf-8", "surrogateescape")) is not None
+                     for v in x.reshape(-1)], dtype=bool).reshape(x.shape)
+
+
 # ---- Python API -------------------------------------------------------------------------------------
 def as_string(input, precision=-1, scientific=False, shortest=False, width=-1, fill="", name=None):  # noqa: A002
     """``tf.as_string``: each element formatted as a string (AsString)."""
@@ -486,3 +540,37 @@ def string_split(source, sep=None, skip_empty=True, delimiter=None):
                                               delimiter=ops.convert_to_tensor(delim, dtypes.string),
                                               skip_empty=skip_empty)
         return SparseTensor(indices, values, shape)
+
+
+def split(input=None, sep=None, maxsplit=-1, result_type="SparseTensor", source=None, name=None):  # noqa: A002
+    """``tf.strings.split`` (TF 1.x): splits each string of a vector on ``sep`` (whitespace runs when None)
+    -> SparseTensor (StringSplitV2). Ragged results are not supported."""
+    from deferflow.framework.sparse_tensor import SparseTensor
+    if input is not None and source is not None:
+        raise ValueError("Cannot specify both 'input' and 'source'.")
+    input = source if input is None else input  # noqa: A001
+    if result_type != "SparseTensor":
+        raise NotImplementedError("deferflow has no RaggedTensor: tf.strings.split supports result_type="
+                                  "'SparseTensor' only")
+    with ops.name_scope(name, "StringSplit", [input]):
+        x = ops.convert_to_tensor(input, dtypes.string, name="input")
+        if x.shape.ndims is not None and x.shape.ndims != 1:
+            raise NotImplementedError("deferflow's tf.strings.split takes a vector (TF returns a ragged result "
+                                      "for higher ranks)")
+        indices, values, shape = ops.apply_op("StringSplitV2", input=x,
+                                              sep=ops.convert_to_tensor("" if sep is None else sep, dtypes.string),
+                                              maxsplit=maxsplit)
+        return SparseTensor(indices, values, shape)
+
+
+def strip(input, name=None):  # noqa: A002
+    """``tf.strings.strip``: drops leading and trailing whitespace (StringStrip)."""
+    return ops.apply_op("StringStrip", name=name, input=input)
+
+
+def regex_full_match(input, pattern, name=None):  # noqa: A002
+    """``tf.strings.regex_full_match``: StaticRegexFullMatch for a Python-string pattern, else RegexFullMatch."""
+    if isinstance(pattern, (str, bytes)):
+        pattern = pattern.decode("utf-8") if isinstance(pattern, bytes) else pattern
+        return ops.apply_op("StaticRegexFullMatch", name=name, input=input, pattern=pattern)
+    return ops.apply_op("RegexFullMatch", name=name, input=input, pattern=pattern)

@@ -75,6 +75,9 @@ CASES = {
                                      tf.strings.as_string([7]), tf.strings.substr(["hello"], 1, 2),
                                      tf.strings.reduce_join([["a", "b"]], 1),
                                      tf.strings.regex_replace(["aXb"], "X", "y")],
+    "strings_strip": lambda tf: [tf.strings.strip([" a b \n", "\t\v x\r", "", "   "])],
+    "regex_full_match": lambda tf: [tf.strings.regex_full_match(["ab", "x", "abc"], "a.|h."),
+                                    tf.strings.regex_full_match([["ab", "x", "h\u00e9"]], tf.constant("[a-z]b|h."))],
 }
 
 
@@ -91,6 +94,11 @@ SPLIT_CASES = {
     "string_split_placeholder": lambda tf: (_sparse_parts(tf.string_split(tf.placeholder(tf.string, [None], "s"),
                                                                           delimiter="-")),
                                             {"s:0": np.array([b"1-2", b"3"], dtype=object)}),
+    "strings_split_whitespace": lambda tf: _sparse_parts(tf.strings.split(["a b  c", " x ", ""])),
+    "strings_split_sep": lambda tf: _sparse_parts(tf.strings.split(["a,,b,", "c", ","], ",")),
+    "strings_split_multibyte_sep": lambda tf: _sparse_parts(tf.strings.split(["a<>b<>", "c"], "<>")),
+    "strings_split_maxsplit": lambda tf: _sparse_parts(tf.strings.split(["a,,b,", "x y z"], ",", maxsplit=1)) +
+    _sparse_parts(tf.strings.split(["x  y z "], maxsplit=1)),
 }
 
 
@@ -111,7 +119,8 @@ def _graph_types(tf, build):
 
 
 @pytest.mark.parametrize("case", ["reduce_join", "static_regex_replace", "regex_replace_tensors", "string_split",
-                                  "string_join_scalars", "substr"])
+                                  "string_join_scalars", "substr",
+                                  "strings_split_sep", "strings_strip", "regex_full_match"])
 def test_graph_ops_match_tensorflow(tf_real, case):
     build = {**CASES, **SPLIT_CASES}[case]
     assert _graph_types(deferflow, build) == _graph_types(tf_real, build)
