@@ -156,8 +156,8 @@ def _substr_shape(op):
     x, pos, ln = (t.shape for t in op._inputs)
     if pos.ndims is not None and ln.ndims is not None and pos.ndims != ln.ndims:
         raise ValueError(f"Shape must be rank {ln.ndims} but is rank {pos.ndims}")  # pos takes len's rank
-    pos = pos.merge_with(ln)
-    return [ts.broadcast_shape(x, pos)]
+    pos.merge_with(ln)  # same dims (or fails)
+    return [ts.broadcast_shape(x, pos)]  # TF broadcasts the input with pos alone
 
 
 def _utf8_units(b):

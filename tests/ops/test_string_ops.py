@@ -78,7 +78,21 @@ CASES = {
     "strings_strip": lambda tf: [tf.strings.strip([" a b \n", "\t\v x\r", "", "   "])],
     "regex_full_match": lambda tf: [tf.strings.regex_full_match(["ab", "x", "abc"], "a.|h."),
                                     tf.strings.regex_full_match([["ab", "x", "h\u00e9"]], tf.constant("[a-z]b|h."))],
+    "placeholders": lambda tf: _with_feed(tf),
 }
+
+
+def _with_feed(tf):
+    x = tf.placeholder(tf.string, [None, 3], name="x")
+    ax = tf.placeholder(tf.int32, [None], name="ax")
+    pos = tf.placeholder(tf.int32, None, name="pos")
+    outs = [tf.reduce_join(x, 1), tf.reduce_join(x, 0, keep_dims=True), tf.reduce_join(x, ax),
+            tf.substr(x, pos, 2), tf.substr(x, [0, 1, 1], [1, 1, 1]), tf.as_string(tf.strings.length(x)),
+            tf.string_join([x, "!"]), tf.regex_replace(x, "[aeiou]", ""), tf.strings.upper(x),
+            tf.string_to_number(tf.strings.substr(x, 0, 1), tf.int64)]
+    feed = {"x:0": np.array([[b"1ab", b"2cde", b"3"], [b"4u", b"5", b"6xyz"]], dtype=object),
+            "ax:0": np.array([1, 0], np.int32), "pos:0": np.array(0, np.int32)}
+    return outs, feed
 
 
 def _sparse_parts(sp):
