@@ -228,3 +228,27 @@ def test_no_gradients():
         x = deferflow.constant([1.5, 2.0])
         y = deferflow.string_to_number(deferflow.as_string(x))
         assert deferflow.gradients(y, x) == [None]
+
+
+def test_exported_graph_runs_in_tensorflow(tf_real, tmp_path):
+    """A .meta holding the string ops (string attrs, list outputs) imports and runs the same in TensorFlow."""
+    feed = np.array([b"1aa b", b"2ba"], dtype=object)
+    path = str(tmp_path / "strings.meta")
+    with deferflow.Graph().as_default():
+        x = deferflow.placeholder(deferflow.string, [None], name="x")
+        outs = [deferflow.regex_replace(x, "a+", "<\\0>"),
+                deferflow.reduce_join(deferflow.as_string(deferflow.string_to_number(deferflow.substr(x, 0, 1),
+                                                                                     deferflow.int32),
+                                                          width=3, fill="0"), separator=","),
+                deferflow.strings.split(x).values, deferflow.string_split(x, "a").indices]
+        names = [t.name for t in outs]
+        deferflow.train.export_meta_graph(path)
+        with deferflow.Session() as s:
+            ours = s.run(outs, {x: feed})
+    with tf_real.Graph().as_default():
+        tf_real.train.import_meta_graph(path)
+        with tf_real.Session() as s:
+            theirs = s.run(names, {"x:0": feed})
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+    assert ours[1] == b"001,002"
