@@ -574,3 +574,15 @@ def regex_full_match(input, pattern, name=None):  # noqa: A002
         pattern = pattern.decode("utf-8") if isinstance(pattern, bytes) else pattern
         return ops.apply_op("StaticRegexFullMatch", name=name, input=input, pattern=pattern)
     return ops.apply_op("RegexFullMatch", name=name, input=input, pattern=pattern)
+
+
+def string_format(template, inputs, placeholder="{}", summarize=3, name=None):
+    """``tf.strings.format``: ``template`` with each ``placeholder`` replaced by a tensor's summary (StringFormat)."""
+    if isinstance(inputs, ops.Tensor) or not isinstance(inputs, (list, tuple)):
+        inputs = [inputs]
+    n = template.count(placeholder)
+    if n != len(inputs):
+        raise ValueError(f"The template expects {n} tensors, but the inputs only has {len(inputs)}. Please ensure "
+                         "the number of placeholders in template matches inputs length.")
+    return ops.apply_op("StringFormat", name=name, inputs=[ops.convert_to_tensor(x) for x in inputs],
+                        template=template, placeholder=placeholder, summarize=summarize)

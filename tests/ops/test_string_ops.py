@@ -79,6 +79,9 @@ CASES = {
     "regex_full_match": lambda tf: [tf.strings.regex_full_match(["ab", "x", "abc"], "a.|h."),
                                     tf.strings.regex_full_match([["ab", "x", "h\u00e9"]], tf.constant("[a-z]b|h."))],
     "placeholders": lambda tf: _with_feed(tf),
+    "strings_format": lambda tf: [tf.strings.format("x={} y={}", [tf.constant([1, 2]), tf.constant(True)]),
+                                  tf.strings.format("v: {}", tf.constant([[1.5, 2.0]]), name="fmt"),
+                                  tf.strings.format("<>", [tf.range(10)], placeholder="<>", summarize=2)],
 }
 
 
@@ -134,7 +137,8 @@ def _graph_types(tf, build):
 
 @pytest.mark.parametrize("case", ["reduce_join", "static_regex_replace", "regex_replace_tensors", "string_split",
                                   "string_join_scalars", "substr",
-                                  "strings_split_sep", "strings_strip", "regex_full_match"])
+                                  "strings_split_sep", "strings_strip", "regex_full_match",
+                                  "strings_format"])
 def test_graph_ops_match_tensorflow(tf_real, case):
     build = {**CASES, **SPLIT_CASES}[case]
     assert _graph_types(deferflow, build) == _graph_types(tf_real, build)
@@ -199,6 +203,8 @@ BUILD_ERRORS = {
     "reduce_join_axis": (lambda tf: tf.reduce_join([["a", "b"]], [2]),
                          "Invalid reduction dimension 2 for input with 2 dimensions."),
     "string_split_rank": (lambda tf: tf.string_split([["abc"]], ""), "Shape must be rank 1 but is rank 2"),
+    "format_count": (lambda tf: tf.strings.format("{} {}", [1]), "The template expects 2 tensors, but the inputs "
+                                                                 "only has 1."),
     "substr_rank": (lambda tf: tf.substr([["hello", "ab"]], [[0], [1]], 1), "Shape must be rank 0 but is rank 2"),
 }
 
