@@ -114,35 +114,36 @@ _INT_RANGE = {"int32": (-2 ** 31, 2 ** 31 - 1), "int64": (-2 ** 63, 2 ** 63 - 1)
               "uint32": (0, 2 ** 32 - 1), "uint64": (0, 2 ** 64 - 1)}
 
 
+def _parse_float(v):
+    if _FLOAT_RE.match(v) is not None:
+        return float("nan") if b"nan" in v.lower() else float(v)
+    hexm = _HEX_RE.match(v)
+    return None if hexm is None else float.fromhex(hexm.group(1).decode())
+
+
+def _parse_int(v, lo, hi):
+    if _INT_RE.match(v) is None or (lo == 0 and b"-" in v):  # unsigned types take no minus sign, even "-0"
+        return None
+    n = int(v)
+    return n if lo <= n <= hi else None
+
+
 @StringToNumber.kernel
 def _string_to_number_kernel(s, *, out_type):
     dt = dtypes.as_dtype(out_type)
     s = _strings(s)
-    out = np.empty(s.shape, dtype=dt.as_numpy_dtype)
-    flat = out.reshape(-1)
-    for i, v in enumerate(s.reshape(-1)):
-        v = _as_bytes(v)
-        if dt.is_floating:
-            hexm = _HEX_RE.match(v)
-            ok = _FLOAT_RE.match(v) is not None or hexm is not None
-            if hexm is not None:
-                flat[i] = float.fromhex(hexm.group(1).decode())
-            elif ok:
-                text = v.strip().lower()
-                with np.errstate(over="ignore"):  # out-of-range values become +-inf, as in TF
-                    flat[i] = float("nan") if b"nan" in text else float(v)
-        else:
-            ok = _INT_RE.match(v) is not None and not (dt.is_unsigned and b"-" in v)
-            if ok:
-                lo, hi = _INT_RANGE[dt.name]
-                n = int(v)
-                ok = lo <= n <= hi
-                if ok:
-                    flat[i] = n
-        if not ok:
-            raise _invalid(f"StringToNumberOp could not correctly convert string: "
-                           f"{v.decode('utf-8', 'backslashreplace')}")
-    return out
+    vals = [_as_bytes(v) for v in s.reshape(-1).tolist()]
+    if dt.is_floating:
+        parsed = [_parse_float(v) for v in vals]
+    else:
+        lo, hi = _INT_RANGE[dt.name]
+        parsed = [_parse_int(v, lo, hi) for v in vals]
+    if None in parsed:
+        v = vals[parsed.index(None)]
+        raise _invalid(f"StringToNumberOp could not correctly convert string: {v.decode('utf-8', 'backslashreplace')}")
+    with np.errstate(over="ignore"):  # out-of-range floats become +-inf, as in TF
+        out = np.array(parsed, dtype=np.float64 if dt.is_floating else dt.as_numpy_dtype)
+        return out.astype(dt.as_numpy_dtype, copy=False).reshape(s.shape)
 
 
 # ---- Substr -----------------------------------------------------------------------------------------
@@ -386,15 +387,22 @@ def _string_split_shape(op):
 def _split_one(s, delim, skip_empty):
     if not delim:
         return [s[i:i + 1] for i in range(len(s))]
-    pieces, cur = [], bytearray()
-    for c in s:
-        if c in delim:
-            pieces.append(bytes(cur))
-            cur = bytearray()
-        else:
-            cur.append(c)
-    pieces.append(bytes(cur))
+    if len(delim) == 1:
+        pieces = s.split(delim)
+    else:  # every byte of delim separates
+        pieces = re.split(b"[" + b"".join(re.escape(bytes([c])) for c in delim) + b"]", s)
     return [p for p in pieces if p] if skip_empty else pieces
+
+
+def _sparse_tokens(tokens):
+    """Per-row token lists -> (indices [n, 2], values, dense_shape) of a SparseTensor."""
+    counts = np.array([len(t) for t in tokens], dtype=np.int64)
+    total = int(counts.sum())
+    rows = np.repeat(np.arange(len(tokens), dtype=np.int64), counts)
+    cols = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    values = _str_array([t for row in tokens for t in row], [total])
+    width = int(counts.max()) if len(tokens) else 0
+    return np.stack([rows, cols], axis=1).reshape(-1, 2), values, np.array([len(tokens), width], dtype=np.int64)
 
 
 @StringSplit.kernel
@@ -403,14 +411,7 @@ def _string_split_kernel(x, delimiter, *, skip_empty):
     if x.ndim != 1:
         raise _invalid(f"input must be a vector, got shape: {list(x.shape)}")
     delim = _as_bytes(np.asarray(delimiter).item())
-    indices, values, width = [], [], 0
-    for i, s in enumerate(x):
-        toks = _split_one(_as_bytes(s), delim, skip_empty)
-        width = max(width, len(toks))
-        indices.extend((i, j) for j in range(len(toks)))
-        values.extend(toks)
-    return (np.array(indices, dtype=np.int64).reshape(-1, 2), _str_array(values, [len(values)]),
-            np.array([len(x), width], dtype=np.int64))
+    return _sparse_tokens([_split_one(_as_bytes(s), delim, skip_empty) for s in x.tolist()])
 
 
 # ---- StringSplitV2, StringStrip, RegexFullMatch ----------------------------------------------------
@@ -425,16 +426,8 @@ def _string_split_v2_kernel(x, sep, *, maxsplit):
     x = _strings(x)
     if x.ndim != 1:
         raise _invalid(f"input must be a vector, got shape: {list(x.shape)}")
-    sep = _as_bytes(np.asarray(sep).item())
-    indices, values, width = [], [], 0
-    for i, s in enumerate(x):
-        # an empty sep splits on runs of whitespace and drops empty pieces, as Python's split() does
-        toks = _as_bytes(s).split(sep or None, maxsplit)
-        width = max(width, len(toks))
-        indices.extend((i, j) for j in range(len(toks)))
-        values.extend(toks)
-    return (np.array(indices, dtype=np.int64).reshape(-1, 2), _str_array(values, [len(values)]),
-            np.array([len(x), width], dtype=np.int64))
+    sep = _as_bytes(np.asarray(sep).item()) or None  # none: runs of whitespace, empty pieces dropped
+    return _sparse_tokens([_as_bytes(s).split(sep, maxsplit) for s in x.tolist()])
 
 
 StringStrip = define("StringStrip", "input: string", "output: string")
