@@ -222,28 +222,34 @@ def _parse_rewrite(rewrite, groups):
     return parts
 
 
-def _regex_replace_one(s, rx, parts, replace_global):
+def _regex_replacer(rx, parts, replace_global):
+    """A function bytes -> bytes applying RE2's replace (or global replace) with a parsed rewrite."""
     if parts is None:  # RE2 refuses the rewrite: the input stays unchanged
-        return s
-    text = _as_bytes(s).decode("utf-8", "surrogateescape")
-    out, last, prev_end = [], 0, None
-    for m in rx.finditer(text):
-        if m.start() == m.end() and m.start() == prev_end:
-            continue  # RE2 allows no empty match right where the previous match ended
-        out.append(text[last:m.start()])
-        out.extend(p if isinstance(p, str) else (m.group(p) or "") for p in parts)
-        last = prev_end = m.end()
-        if not replace_global:
-            break
-    out.append(text[last:])
-    return "".join(out).encode("utf-8", "surrogateescape")
+        return lambda s: s
+    literal = "".join(parts) if all(isinstance(p, str) for p in parts) else None
+    prev_end = [None]
+
+    def repl(m):
+        start, end = m.span()
+        if start == end and start == prev_end[0]:
+            return ""  # RE2 allows no empty match right where the previous match ended: leave it
+        prev_end[0] = end
+        return literal if literal is not None else "".join(
+            p if isinstance(p, str) else (m.group(p) or "") for p in parts)
+
+    def apply(s):
+        prev_end[0] = None
+        text = s.decode("utf-8", "surrogateescape")
+        return rx.sub(repl, text, count=0 if replace_global else 1).encode("utf-8", "surrogateescape")
+    return apply
 
 
 def _regex_replace(x, pattern, rewrite, replace_global):
     rx = _compile(pattern)
     parts = _parse_rewrite(rewrite, rx.groups)
     x = _strings(x)
-    return _str_array([_regex_replace_one(v, rx, parts, replace_global) for v in x.reshape(-1)], x.shape)
+    fn = _regex_replacer(rx, parts, replace_global)
+    return _str_array([fn(_as_bytes(v)) for v in x.reshape(-1).tolist()], x.shape)
 
 
 RegexReplace = define("RegexReplace", "input: string, pattern: string, rewrite: string", "output: string",
