@@ -179,7 +179,8 @@ def _substr_kernel(x, pos, ln, *, T, unit):
         size = len(text)
         p, n = int(p), int(n)
         if p > size or p < -size:
-            raise _invalid(f"pos {p} out of range for string {s!r} at index {i}")
+            shown = "" if unit == "UTF8_CHAR" else f" {s!r}"  # TF names the string only for BYTE
+            raise _invalid(f"pos {p} out of range for string{shown} at index {i}")
         if p < 0:
             p += size
         piece = text[p:] if n < 0 else text[p:p + n]  # a negative length runs to the end
@@ -223,24 +224,37 @@ def _parse_rewrite(rewrite, groups):
 
 
 def _regex_replacer(rx, parts, replace_global):
-    """A function bytes -> bytes applying RE2's replace (or global replace) with a parsed rewrite."""
+    """A function bytes -> bytes doing RE2's Replace (first match) or GlobalReplace with a parsed rewrite."""
     if parts is None:  # RE2 refuses the rewrite: the input stays unchanged
         return lambda s: s
-    literal = "".join(parts) if all(isinstance(p, str) for p in parts) else None
-    prev_end = [None]
 
-    def repl(m):
-        start, end = m.span()
-        if start == end and start == prev_end[0]:
-            return ""  # RE2 allows no empty match right where the previous match ended: leave it
-        prev_end[0] = end
-        return literal if literal is not None else "".join(
-            p if isinstance(p, str) else (m.group(p) or "") for p in parts)
+    def rewrite(m):
+        return "".join(p if isinstance(p, str) else (m.group(p) or "") for p in parts)
 
     def apply(s):
-        prev_end[0] = None
         text = s.decode("utf-8", "surrogateescape")
-        return rx.sub(repl, text, count=0 if replace_global else 1).encode("utf-8", "surrogateescape")
+        if not replace_global:
+            m = rx.search(text)
+            if m is None:
+                return s
+            return (text[:m.start()] + rewrite(m) + text[m.end():]).encode("utf-8", "surrogateescape")
+        out, p, lastend, n = [], 0, -1, len(text)
+        while p <= n:  # RE2's GlobalReplace loop
+            m = rx.search(text, p)
+            if m is None:
+                break
+            start, end = m.span()
+            out.append(text[p:start])
+            if start == end == lastend:  # no empty match where the last match ended: copy one character on
+                out.append(text[p:p + 1])
+                p += 1
+                continue
+            out.append(rewrite(m))
+            p = lastend = end
+        if lastend < 0:
+            return s
+        out.append(text[p:])
+        return "".join(out).encode("utf-8", "surrogateescape")
     return apply
 
 
@@ -295,10 +309,9 @@ def _reduction_axes(axes, rank, static):
         if not -rank <= a < rank:
             msg = f"Invalid reduction dimension {a} for input with {rank} dimension{'s' if static else '(s)'}"
             raise ValueError(msg + ".") if static else _invalid(msg)
-        a %= rank
-        if a in out:
+        if a % rank in out:
             raise _invalid(f"Duplicate reduction dimension {a}")
-        out.append(a)
+        out.append(a % rank)
     return out
 
 
@@ -360,10 +373,11 @@ def _case_op(name, ascii_fn, unicode_fn):
     def _kernel(x, *, encoding):
         x = _strings(x)
         if encoding:
-            if encoding.lower().replace("-", "") != "utf8":
-                raise _invalid(f"encoding must be '' or 'utf-8', got {encoding}")  # TF knows only UTF-8
-            def fn(b):
-                return unicode_fn(b.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+            if encoding != "utf-8":
+                raise _invalid(f"only utf-8 or '' (no encoding) is supported, received {encoding}")
+
+            def fn(b):  # invalid UTF-8 becomes U+FFFD, as in TF
+                return unicode_fn(b.decode("utf-8", "replace")).encode("utf-8")
         else:
             fn = ascii_fn
         return _str_array([fn(_as_bytes(v)) for v in x.reshape(-1)], x.shape)
