@@ -228,8 +228,19 @@ def _regex_replacer(rx, parts, replace_global):
     if parts is None:  # RE2 refuses the rewrite: the input stays unchanged
         return lambda s: s
 
+    literal = "".join(parts) if all(isinstance(p, str) for p in parts) else None
+
     def rewrite(m):
+        if literal is not None:
+            return literal
         return "".join(p if isinstance(p, str) else (m.group(p) or "") for p in parts)
+
+    empty = [False]
+
+    def sub_repl(m):
+        if m.start() == m.end():
+            empty[0] = True
+        return rewrite(m)
 
     def apply(s):
         text = s.decode("utf-8", "surrogateescape")
@@ -238,6 +249,10 @@ def _regex_replacer(rx, parts, replace_global):
             if m is None:
                 return s
             return (text[:m.start()] + rewrite(m) + text[m.end():]).encode("utf-8", "surrogateescape")
+        empty[0] = False
+        fast = rx.sub(sub_repl, text)
+        if not empty[0]:  # without empty matches re.sub and RE2 agree
+            return fast.encode("utf-8", "surrogateescape")
         out, p, lastend, n = [], 0, -1, len(text)
         while p <= n:  # RE2's GlobalReplace loop
             m = rx.search(text, p)
