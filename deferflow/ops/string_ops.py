@@ -93,9 +93,12 @@ def _as_string_kernel(x, *, T, precision, scientific, shortest, width, fill):
     elif dt == dtypes.string:
         fn = lambda v: (fmt % v.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")  # noqa: E731
     elif dt.is_floating:
-        fn = lambda v: ffmt(float(v)).encode()  # noqa: E731
+        vals = x.astype(np.float64).reshape(-1).tolist()
+        if nonfinite_fmt != fmt and not np.isfinite(x).all():
+            return _str_array([ffmt(v).encode() for v in vals], x.shape)
+        return _str_array([(fmt % v).encode() for v in vals], x.shape)
     else:
-        fn = lambda v: (fmt % int(v)).encode()  # noqa: E731
+        return _str_array([(fmt % v).encode() for v in x.reshape(-1).tolist()], x.shape)
     return _str_array([fn(v) for v in x.reshape(-1)], x.shape)
 
 
