@@ -53,6 +53,8 @@ def _to_numpy(value, dtype=None):
         return arr, dtypes.from_numpy(arr.dtype)
     dt = dtypes.as_dtype(dtype).base_dtype
     target = dt.as_numpy_dtype
+    if dt == dtypes.string and arr.size == 0:  # [] as a string tensor: no elements to check
+        return np.empty(arr.shape, dtype=object), dt
     if dt == dtypes.string:
         raise TypeError(f"Expected string, got {value!r} of type '{type(value).__name__}' instead.")
     if not isinstance(value, (np.ndarray, np.generic)):
@@ -308,7 +310,9 @@ def _zeros_or_ones(shape, dtype, name, default_name, fill_value):
 
 
 def zeros(shape, dtype=dtypes.float32, name=None):
-    return _zeros_or_ones(shape, dtype, name, "zeros", 0)
+    """``tf.zeros``; for strings the zero is the empty string, as in TF."""
+    return _zeros_or_ones(shape, dtype, name, "zeros", b"" if dtypes.as_dtype(dtype).base_dtype == dtypes.string
+                          else 0)
 
 
 def ones(shape, dtype=dtypes.float32, name=None):

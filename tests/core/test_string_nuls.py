@@ -39,3 +39,14 @@ def test_matches_tensorflow(tf_real):
         c = tf_real.constant(VALUES)
         theirs = tf_real.Session().run([c, c[0], c[3], tf_real.unstack(c)])
     assert ours[0].tolist() == theirs[0].tolist() and ours[1:3] == theirs[1:3] and ours[3] == theirs[3]
+
+
+def test_empty_and_zero_string_tensors(tf_real):
+    out = []
+    for lib in (tf, tf_real):
+        with lib.Graph().as_default():
+            out.append(lib.Session().run([lib.convert_to_tensor([], lib.string), lib.zeros([2], lib.string),
+                                          lib.constant([], dtype=lib.string)]))
+    for a, b in zip(*out):
+        assert a.dtype == b.dtype == object and a.tolist() == b.tolist()
+    assert out[0][1].tolist() == [b"", b""]
