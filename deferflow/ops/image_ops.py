@@ -1126,24 +1126,24 @@ def adjust_gamma(image, gamma=1, gain=1):
         return convert_image_dtype(adjusted, orig, saturate=True)
 
 
-def adjust_hue(image, delta, name=None):
-    """``tf.image.adjust_hue``: rotates hue by ``delta`` (a fraction of the colour wheel)."""
-    with ops.name_scope(name, "adjust_hue", [image]):
+def _adjust_hsv(op_type, scope, image, name, **amount):
+    """An HSV adjustment op on the image as float, converted back to its dtype (TF's composition)."""
+    with ops.name_scope(name, scope, [image]):
         image = convert_to_tensor(image, name="image")
         orig = image.dtype.base_dtype
-        rgb = apply_op("AdjustHue", images=_float_image(image),
-                       delta=convert_to_tensor(delta, dtype=dtypes.float32))
+        (arg, value), = amount.items()
+        rgb = apply_op(op_type, images=_float_image(image), **{arg: convert_to_tensor(value, dtype=dtypes.float32)})
         return convert_image_dtype(rgb, orig)
+
+
+def adjust_hue(image, delta, name=None):
+    """``tf.image.adjust_hue``: rotates hue by ``delta`` (a fraction of the colour wheel)."""
+    return _adjust_hsv("AdjustHue", "adjust_hue", image, name, delta=delta)
 
 
 def adjust_saturation(image, saturation_factor, name=None):
     """``tf.image.adjust_saturation``: scales saturation, clipped to [0, 1]."""
-    with ops.name_scope(name, "adjust_saturation", [image]):
-        image = convert_to_tensor(image, name="image")
-        orig = image.dtype.base_dtype
-        rgb = apply_op("AdjustSaturation", images=_float_image(image),
-                       scale=convert_to_tensor(saturation_factor, dtype=dtypes.float32))
-        return convert_image_dtype(rgb, orig)
+    return _adjust_hsv("AdjustSaturation", "adjust_saturation", image, name, scale=saturation_factor)
 
 
 def random_brightness(image, max_delta, seed=None):
